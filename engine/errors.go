@@ -1,0 +1,127 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// ErrNotFound is wrapped by Conntrack lookups that find nothing and by
+// engine calls naming an unknown helper.
+var ErrNotFound = errors.New("not found")
+
+// ErrorKind classifies script failures.
+type ErrorKind uint8
+
+// Kinds of script failure.
+const (
+	// KindRuntime is an error raised while the script ran.
+	KindRuntime ErrorKind = iota
+	// KindTimeout is a script stopped because it ran past its budget.
+	KindTimeout
+	// KindBadReturn is a callback that returned something other than a
+	// verdict.
+	KindBadReturn
+	// KindLoad is a script that could not be instantiated.
+	KindLoad
+)
+
+var kindNames = [...]string{"runtime error", "timeout", "bad return value", "load error"}
+
+func (k ErrorKind) String() string { return kindNames[k] }
+
+// A ScriptError is a failure of a helper script while handling a packet.
+type ScriptError struct {
+	Helper string
+	Kind   ErrorKind
+	// File and Line locate the failure in the script, when known.
+	File string
+	Line int
+	// Msg is the message without the location.
+	Msg string
+	// Traceback is the Lua stack trace, when available.
+	Traceback string
+}
+
+func (e *ScriptError) Error() string {
+	return fmt.Sprintf("helper %s: %s: %s: %s", e.Helper, e.Location(), e.Kind, e.Msg)
+}
+
+// Location returns "file:line", or the file alone when the line is unknown.
+func (e *ScriptError) Location() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	return e.File
+}
+
+// A DeclError is a problem in a helper's declaration or script text, found
+// when the script loads.
+type DeclError struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *DeclError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// locRE matches the "file:line: " prefix gopher-lua puts on runtime errors.
+var locRE = regexp.MustCompile(`^(.+?):(\d+): `)
+
+// syntaxRE matches gopher-lua's parse errors: "name line:12(column:3) near ..."
+var syntaxRE = regexp.MustCompile(`line:(\d+)\(column:\d+\)`)
+
+// splitLocation splits "file:line: msg" into its parts.
+func splitLocation(msg string) (file string, line int, rest string) {
+	if m := locRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[2])
+		return m[1], line, msg[len(m[0]):]
+	}
+	return "", 0, msg
+}
+
+// scriptError converts an error from a protected Lua call.
+func scriptError(helper, file string, kind ErrorKind, err error) *ScriptError {
+	se := &ScriptError{Helper: helper, Kind: kind, File: file, Msg: err.Error()}
+	var ae *lua.ApiError
+	if errors.As(err, &ae) {
+		se.Msg = ae.Object.String()
+		se.Traceback = ae.StackTrace
+	}
+	if f, l, rest := splitLocation(se.Msg); l > 0 {
+		se.File, se.Line, se.Msg = f, l, rest
+	}
+	return se
+}
+
+// syntaxError converts a gopher-lua parse or compile error into a DeclError.
+func syntaxError(file string, err error) *DeclError {
+	msg := err.Error()
+	de := &DeclError{File: file, Msg: msg}
+	if m := syntaxRE.FindStringSubmatch(msg); m != nil {
+		de.Line, _ = strconv.Atoi(m[1])
+		if i := strings.Index(msg, "near"); i >= 0 {
+			de.Msg = "syntax error " + msg[i:]
+		}
+	} else if f, l, rest := splitLocation(msg); l > 0 {
+		de.File, de.Line, de.Msg = f, l, rest
+	}
+	return de
+}

@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+)
+
+// Limits the kernel puts on helpers (nfnetlink_cthelper).
+const (
+	MaxNameLen     = 15
+	MaxPolicies    = 4
+	MaxPrivateSize = 32
+	MaxExpected    = 255
+)
+
+// A Spec is a helper's declaration: what a script says about itself before
+// it sees any packet. Everything in it is validated when the script loads.
+type Spec struct {
+	// Name is the kernel helper name (at most 15 bytes).
+	Name string
+	// IPv4 and IPv6 say which L3 protocols the helper serves.
+	IPv4, IPv6 bool
+	// Proto is the L4 protocol, ProtoTCP or ProtoUDP.
+	Proto uint8
+	// Ports are the default ports, used to generate rules and by replay.
+	Ports []uint16
+	// Policies are the expectation classes, at least one and at most four.
+	Policies []Policy
+	// PrivateSize is the size of the kernel-kept private data, 0 to 32.
+	PrivateSize int
+	// DefaultVerdict is applied when the script fails.
+	DefaultVerdict Verdict
+	// Options are the script's declared options and their default values
+	// (booleans, numbers or strings). Configuration may override them.
+	Options map[string]any
+}
+
+// A Policy is one expectation class of a helper.
+type Policy struct {
+	Name        string
+	MaxExpected uint32
+	Timeout     time.Duration
+}
+
+// L3Names returns "ipv4", "ipv6" or both.
+func (s *Spec) L3Names() []string {
+	var n []string
+	if s.IPv4 {
+		n = append(n, "ipv4")
+	}
+	if s.IPv6 {
+		n = append(n, "ipv6")
+	}
+	return n
+}
+
+// PolicyIndex returns the class of the named policy.
+func (s *Spec) PolicyIndex(name string) (int, bool) {
+	for i, p := range s.Policies {
+		if p.Name == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// Serves reports whether the helper handles packets of the given family
+// and L4 protocol.
+func (s *Spec) Serves(ipv6 bool, proto uint8) bool {
+	return proto == s.Proto && ((ipv6 && s.IPv6) || (!ipv6 && s.IPv4))
+}
+
+func (s *Spec) String() string {
+	return fmt.Sprintf("%s %v/%s ports %v", s.Name, s.L3Names(), ProtoName(s.Proto), s.Ports)
+}

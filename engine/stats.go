@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stats are the counters of one helper, across its versions.
+type Stats struct {
+	Packets        uint64
+	Accepted       uint64
+	Dropped        uint64
+	Expectations   uint64
+	Mangled        uint64
+	Errors         uint64 // all script failures, including the three below
+	Timeouts       uint64
+	BadReturns     uint64
+	LoadErrors     uint64
+	Reloads        uint64
+	ReloadFailures uint64
+	LogsSuppressed uint64
+}
+
+type counters struct {
+	packets, accepted, dropped, expectations, mangled atomic.Uint64
+	errors, timeouts, badReturns, loadErrors          atomic.Uint64
+	reloads, reloadFailures, logsSuppressed           atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Packets: c.packets.Load(), Accepted: c.accepted.Load(), Dropped: c.dropped.Load(),
+		Expectations: c.expectations.Load(), Mangled: c.mangled.Load(),
+		Errors: c.errors.Load(), Timeouts: c.timeouts.Load(), BadReturns: c.badReturns.Load(),
+		LoadErrors: c.loadErrors.Load(), Reloads: c.reloads.Load(),
+		ReloadFailures: c.reloadFailures.Load(), LogsSuppressed: c.logsSuppressed.Load(),
+	}
+}
+
+// rateLimiter is a token bucket shared by the workers of one helper.
+type rateLimiter struct {
+	mu     sync.Mutex
+	rate   float64 // tokens per second
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimiter(rate, burst float64) *rateLimiter {
+	return &rateLimiter{rate: rate, burst: burst, tokens: burst}
+}
+
+func (r *rateLimiter) allow(now time.Time) bool {
+	if r.rate <= 0 {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.last.IsZero() {
+		r.tokens += now.Sub(r.last).Seconds() * r.rate
+		if r.tokens > r.burst {
+			r.tokens = r.burst
+		}
+	}
+	r.last = now
+	if r.tokens < 1 {
+		return false
+	}
+	r.tokens--
+	return true
+}
