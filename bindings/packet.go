@@ -1,0 +1,237 @@
+package bindings
+
+import (
+	"bytes"
+
+	"github.com/ctlua/ctlua/engine"
+	lua "github.com/yuin/gopher-lua"
+)
+
+// openPacket registers the packet and reader types. The module itself
+// offers reader(src [, off]) for reading strings with the same reader.
+func openPacket(L *lua.LState, _ *engine.Session) lua.LValue {
+	mt := L.NewTypeMetatable(engine.PacketType)
+	L.SetField(mt, "__index", L.SetFuncs(L.NewTable(), packetMethods))
+	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
+		p := checkPacket(L, 1)
+		L.Push(lua.LString(p.Tuple().String()))
+		return 1
+	}))
+	openReader(L)
+	return L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
+		"reader": func(L *lua.LState) int {
+			b := CheckBytes(L, 1)
+			return pushReader(L, b, optInt(L, 2, 0))
+		},
+	})
+}
+
+// checkPacket returns the packet argument n.
+func checkPacket(L *lua.LState, n int) *engine.Packet {
+	ud := L.CheckUserData(n)
+	if p, ok := ud.Value.(*engine.Packet); ok {
+		return p
+	}
+	if ud.Metatable == L.GetTypeMetatable(engine.PacketType) {
+		L.RaiseError("packet used after its on_packet call returned")
+	}
+	L.ArgError(n, "packet expected")
+	return nil
+}
+
+var packetMethods = map[string]lua.LGFunction{
+	"dir": func(L *lua.LState) int {
+		L.Push(lua.LString(checkPacket(L, 1).Dir().String()))
+		return 1
+	},
+	"is_reply": func(L *lua.LState) int {
+		L.Push(lua.LBool(checkPacket(L, 1).Dir() == engine.Reply))
+		return 1
+	},
+	"ctinfo": func(L *lua.LState) int {
+		L.Push(lua.LString(checkPacket(L, 1).CTInfo.String()))
+		return 1
+	},
+	"l3": func(L *lua.LState) int {
+		if checkPacket(L, 1).IsIPv6() {
+			L.Push(lua.LString("ipv6"))
+		} else {
+			L.Push(lua.LString("ipv4"))
+		}
+		return 1
+	},
+	"l4": func(L *lua.LState) int {
+		L.Push(lua.LString(engine.ProtoName(checkPacket(L, 1).Proto)))
+		return 1
+	},
+	"src": func(L *lua.LState) int {
+		L.Push(lua.LString(checkPacket(L, 1).Src.String()))
+		return 1
+	},
+	"dst": func(L *lua.LState) int {
+		L.Push(lua.LString(checkPacket(L, 1).Dst.String()))
+		return 1
+	},
+	"sport": func(L *lua.LState) int {
+		L.Push(lua.LNumber(checkPacket(L, 1).SrcPort))
+		return 1
+	},
+	"dport": func(L *lua.LState) int {
+		L.Push(lua.LNumber(checkPacket(L, 1).DstPort))
+		return 1
+	},
+	"seq": func(L *lua.LState) int {
+		L.Push(lua.LNumber(checkPacket(L, 1).Seq))
+		return 1
+	},
+	"ack": func(L *lua.LState) int {
+		L.Push(lua.LNumber(checkPacket(L, 1).Ack))
+		return 1
+	},
+	"tcp_flags": func(L *lua.LState) int {
+		L.Push(lua.LNumber(checkPacket(L, 1).TCPFlags))
+		return 1
+	},
+	"has_flag": func(L *lua.LState) int {
+		p := checkPacket(L, 1)
+		f, ok := tcpFlags[L.CheckString(2)]
+		if !ok {
+			L.ArgError(2, "flag must be fin, syn, rst, psh, ack or urg")
+		}
+		L.Push(lua.LBool(p.TCPFlags&f != 0))
+		return 1
+	},
+	"len": func(L *lua.LState) int {
+		p := checkPacket(L, 1)
+		L.Push(lua.LNumber(len(p.Data) - p.PayloadOff))
+		return 1
+	},
+	"payload": func(L *lua.LState) int {
+		b := checkPacket(L, 1).Payload()
+		off, n := optInt(L, 2, 0), optInt(L, 3, -1)
+		if off < 0 || off > len(b) {
+			L.ArgError(2, "offset outside payload")
+		}
+		if n < 0 || off+n > len(b) {
+			n = len(b) - off
+		}
+		L.Push(lua.LString(b[off : off+n]))
+		return 1
+	},
+	"byte": func(L *lua.LState) int {
+		b := checkPacket(L, 1).Payload()
+		off := optInt(L, 2, 0)
+		if off < 0 || off >= len(b) {
+			L.Push(lua.LNil)
+			return 1
+		}
+		L.Push(lua.LNumber(b[off]))
+		return 1
+	},
+	"prefix":  func(L *lua.LState) int { return prefix(L, false) },
+	"iprefix": func(L *lua.LState) int { return prefix(L, true) },
+	"find": func(L *lua.LState) int {
+		b := checkPacket(L, 1).Payload()
+		needle := L.CheckString(2)
+		off := optInt(L, 3, 0)
+		if off < 0 || off > len(b) {
+			L.Push(lua.LNil)
+			return 1
+		}
+		i := bytes.Index(b[off:], []byte(needle))
+		if i < 0 {
+			L.Push(lua.LNil)
+			return 1
+		}
+		L.Push(lua.LNumber(off + i))
+		return 1
+	},
+	"line": func(L *lua.LState) int {
+		b := checkPacket(L, 1).Payload()
+		off := optInt(L, 2, 0)
+		line, next, ok := lineAt(b, off)
+		if !ok {
+			L.Push(lua.LNil)
+			return 1
+		}
+		L.Push(lua.LString(line))
+		L.Push(lua.LNumber(next))
+		return 2
+	},
+	"lines": func(L *lua.LState) int {
+		b := checkPacket(L, 1).Payload()
+		off := 0
+		L.Push(L.NewFunction(func(L *lua.LState) int {
+			line, next, ok := lineAt(b, off)
+			if !ok {
+				return 0
+			}
+			L.Push(lua.LNumber(off))
+			L.Push(lua.LString(line))
+			off = next
+			return 2
+		}))
+		return 1
+	},
+	"reader": func(L *lua.LState) int {
+		p := checkPacket(L, 1)
+		return pushReader(L, p.Payload(), optInt(L, 2, 0))
+	},
+}
+
+var tcpFlags = map[string]uint8{
+	"fin": engine.TCPFin, "syn": engine.TCPSyn, "rst": engine.TCPRst,
+	"psh": engine.TCPPsh, "ack": engine.TCPAck, "urg": engine.TCPUrg,
+}
+
+// prefix implements pkt:prefix(s [, off]) and pkt:iprefix(s [, off]).
+func prefix(L *lua.LState, fold bool) int {
+	b := checkPacket(L, 1).Payload()
+	s := L.CheckString(2)
+	off := optInt(L, 3, 0)
+	if off < 0 || off+len(s) > len(b) {
+		L.Push(lua.LFalse)
+		return 1
+	}
+	got := b[off : off+len(s)]
+	if fold {
+		L.Push(lua.LBool(equalFold(got, s)))
+	} else {
+		L.Push(lua.LBool(string(got) == s))
+	}
+	return 1
+}
+
+// equalFold compares ASCII case-insensitively without allocating.
+func equalFold(b []byte, s string) bool {
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// lineAt returns the line starting at off without its line end, and the
+// offset after the line end. ok is false when no newline follows.
+func lineAt(b []byte, off int) (line []byte, next int, ok bool) {
+	if off < 0 || off >= len(b) {
+		return nil, off, false
+	}
+	i := bytes.IndexByte(b[off:], '\n')
+	if i < 0 {
+		return nil, off, false
+	}
+	line = b[off : off+i]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, off + i + 1, true
+}
