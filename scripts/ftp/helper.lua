@@ -1,0 +1,133 @@
+-- ftp: expect the data connections an FTP control connection announces.
+--
+-- Parses, like the kernel's nf_conntrack_ftp:
+--   client -> server  PORT h1,h2,h3,h4,p1,p2      (active, IPv4)
+--                     EPRT |1|a.b.c.d|port|       (active, IPv4)
+--                     EPRT |2|ipv6|port|          (active, IPv6)
+--   server -> client  227 ... h1,h2,h3,h4,p1,p2   (PASV reply; parentheses optional, RFC 1123)
+--                     229 ... (|||port|)          (EPSV reply; address of the control connection)
+-- Commands are recognised only at the start of a segment that starts right
+-- after a newline of the same direction (the kernel's "sequence after
+-- newline" tracking), case-insensitively. See README.md.
+
+local parse   = require("parse")
+local expect  = require("expect")
+local options = require("options")
+local log     = require("log")
+
+local MOD32 = 4294967296
+
+-- remember_nl records the sequence number right after a newline, keeping
+-- the two most recent ones per direction like the kernel.
+local function remember_nl(st, dir, seq)
+  local seqs = st[dir]
+  if not seqs then
+    st[dir] = { seq }
+    return
+  end
+  if seqs[1] == seq or seqs[2] == seq then return end
+  if #seqs < 2 then
+    seqs[2] = seq
+    return
+  end
+  -- replace the older one, in TCP sequence space
+  local older = ((seqs[2] - seqs[1]) % MOD32 < MOD32 / 2) and 1 or 2
+  if (seq - seqs[older]) % MOD32 < MOD32 / 2 then seqs[older] = seq end
+end
+
+local function after_nl(st, dir, seq)
+  local seqs = st[dir]
+  return seqs ~= nil and (seqs[1] == seq or seqs[2] == seq)
+end
+
+-- Each command: the pattern at the start of the payload, the direction it
+-- is sent in, and a parser returning address (or nil for "the control
+-- connection's"), port.
+local commands = {
+  original = {
+    { "PORT", function(pkt)
+        local at = pkt:find(" ", 4)
+        if not at then return nil end
+        return parse.port_pair(pkt, at + 1)
+      end },
+    { "EPRT", function(pkt)
+        local at = pkt:find(" ", 4)
+        if not at then return nil end
+        return parse.eprt(pkt, at + 1)
+      end },
+  },
+  reply = {
+    { "227 ", function(pkt)
+        local at = parse.skip_to_digit(pkt, 4)
+        if not at then return nil end
+        return parse.port_pair(pkt, at)
+      end },
+    { "229 ", function(pkt)
+        local at = pkt:find("(", 4)
+        if not at then return nil end
+        local port, err = parse.epsv(pkt, at + 1)
+        if not port then return nil, err end
+        return false, port
+      end },
+  },
+}
+
+local function on_packet(pkt, conn)
+  local ctinfo = pkt:ctinfo()
+  if ctinfo ~= "established" and ctinfo ~= "established_reply" then return end
+  local n = pkt:len()
+  if n == 0 then return end
+
+  local dir = pkt:dir()
+  local st = conn:state()
+  local seq = pkt:seq()
+  local start_of_line = after_nl(st, dir, seq)
+  if pkt:byte(n - 1) == 10 then -- ends in "\n"
+    remember_nl(st, dir, (seq + n) % MOD32)
+  end
+  if not start_of_line then return end
+
+  for _, cmd in ipairs(commands[dir]) do
+    local pattern, parser = cmd[1], cmd[2]
+    if n < #pattern then
+      -- A command split across segments: like the kernel, drop it and let
+      -- TCP retransmit the whole line.
+      if pkt:iprefix(pattern:sub(1, n)) then
+        log.debug("partial command, dropping", { pattern = pattern })
+        return "drop"
+      end
+    elseif pkt:iprefix(pattern) then
+      local addr, port = parser(pkt)
+      if addr == nil then
+        log.debug("unparsable command", { pattern = pattern, error = tostring(port) })
+        return
+      end
+      local here = conn:tuple(dir)         -- the sender's view
+      local there = conn:tuple(dir == "original" and "reply" or "original")
+      local daddr = there.dst
+      if addr and addr ~= here.src then
+        -- The command names another address than the sender's.
+        if not options.get("loose") then
+          log.info("address in command is not the sender's, not expecting", { addr = addr, sender = here.src })
+          return
+        end
+        daddr = addr
+      end
+      local ok, err = expect.create{
+        src = there.src, dst = daddr, dport = port, l4 = "tcp", policy = "ftp",
+      }
+      if not ok then log.warn("cannot expect", { error = err }) end
+      return
+    end
+  end
+end
+
+return {
+  name = "ftp",
+  l3 = "both",
+  l4 = "tcp",
+  ports = { 21 },
+  policies = { { name = "ftp", max_expected = 1, timeout = 300 } },
+  options = { loose = false },
+  on_packet = on_packet,
+}
