@@ -1,0 +1,119 @@
+-- Tests of the ftp helper, run by scripts_test.go (go test ./scripts/).
+local testing = require("testing")
+
+local V4 = { client = "192.0.2.1", server = "192.0.2.2", sport = 40000, dport = 21 }
+local V6 = { client = "2001:db8::1", server = "2001:db8::2", sport = 40000, dport = 21 }
+
+-- session opens a control connection past the greeting and the first
+-- client command, which the kernel never examines (no newline seen yet).
+local function session(conn, h)
+  local c = (h or testing.load("helper.lua")):conn(conn)
+  c:send("reply", "220 ready\r\n")
+  c:send("original", "USER anonymous\r\n")
+  return c
+end
+
+local function one(t, d)
+  t:eq(d.error, nil)
+  t:eq(#d.expectations, 1, "expectations")
+  return d.expectations[1] or {}
+end
+
+function Test_port(t)
+  local c = session(V4)
+  local e = one(t, c:send("original", "PORT 192,0,2,1,195,80\r\n"))
+  -- kernel: src = reply.src (server), dst = reply.dst (client), sport any
+  t:eq(e.src, "192.0.2.2"); t:eq(e.dst, "192.0.2.1")
+  t:eq(e.dport, 50000); t:eq(e.mask_sport, 0); t:eq(e.mask_dport, 65535)
+  t:eq(e.mask_src, "255.255.255.255"); t:eq(e.mask_dst, "255.255.255.255")
+  t:eq(e.l4, "tcp"); t:eq(e.policy, "ftp"); t:eq(e.class, 0)
+end
+
+function Test_port_lowercase(t)
+  local c = session(V4)
+  one(t, c:send("original", "port 192,0,2,1,4,1\r\n"))
+end
+
+function Test_eprt_ipv4(t)
+  local c = session(V4)
+  local e = one(t, c:send("original", "EPRT |1|192.0.2.1|50001|\r\n"))
+  t:eq(e.dst, "192.0.2.1"); t:eq(e.dport, 50001)
+end
+
+function Test_eprt_ipv6(t)
+  local c = session(V6)
+  local e = one(t, c:send("original", "EPRT |2|2001:db8::1|50002|\r\n"))
+  t:eq(e.src, "2001:db8::2"); t:eq(e.dst, "2001:db8::1"); t:eq(e.dport, 50002)
+  t:eq(e.mask_src, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+end
+
+function Test_pasv_227(t)
+  local c = session(V4)
+  c:send("original", "PASV\r\n")
+  local e = one(t, c:send("reply", "227 Entering Passive Mode (192,0,2,2,195,149).\r\n"))
+  -- kernel: src = orig.src (client), dst = orig.dst (server)
+  t:eq(e.src, "192.0.2.1"); t:eq(e.dst, "192.0.2.2"); t:eq(e.dport, 50069)
+end
+
+function Test_pasv_227_without_parentheses(t)
+  local c = session(V4)
+  local e = one(t, c:send("reply", "227 =192,0,2,2,4,2\r\n"))
+  t:eq(e.dport, 1026)
+end
+
+function Test_epsv_229_ipv4_and_ipv6(t)
+  for _, conn in ipairs({ V4, V6 }) do
+    local c = session(conn)
+    local e = one(t, c:send("reply", "229 Entering Extended Passive Mode (|||6446|)\r\n"))
+    t:eq(e.src, conn.client); t:eq(e.dst, conn.server); t:eq(e.dport, 6446)
+  end
+end
+
+function Test_foreign_address_is_not_expected(t)
+  local c = session(V4)
+  local d = c:send("original", "PORT 198,51,100,7,4,1\r\n")
+  t:eq(#d.expectations, 0)
+  t:eq(d.verdict, "accept")
+end
+
+function Test_foreign_address_with_loose(t)
+  local c = session(V4, testing.load("helper.lua", { loose = true }))
+  local e = one(t, c:send("original", "PORT 198,51,100,7,4,1\r\n"))
+  t:eq(e.dst, "198.51.100.7")
+end
+
+function Test_first_segment_is_not_examined(t)
+  -- Without a newline seen in that direction, the kernel does not look.
+  local c = testing.load("helper.lua"):conn(V4)
+  local d = c:send("original", "PORT 192,0,2,1,4,1\r\n")
+  t:eq(#d.expectations, 0)
+  -- but the next line is
+  one(t, c:send("original", "PORT 192,0,2,1,4,2\r\n"))
+end
+
+function Test_command_not_at_line_start(t)
+  local c = session(V4)
+  c:send("original", "NOOP") -- no newline: the next segment continues a line
+  local d = c:send("original", "PORT 192,0,2,1,4,1\r\n")
+  t:eq(#d.expectations, 0)
+end
+
+function Test_split_command_is_dropped(t)
+  local c = session(V4)
+  local d = c:send("original", "PO")
+  t:eq(d.verdict, "drop")
+end
+
+function Test_garbage_is_accepted(t)
+  local c = session(V4)
+  for _, line in ipairs({ "PORT 300,1,1,1,1,1\r\n", "PORT\r\n", "EPRT |3|x|1|\r\n", "LIST\r\n" }) do
+    local d = c:send("original", line)
+    t:eq(d.verdict, "accept"); t:eq(#d.expectations, 0); t:eq(d.error, nil)
+  end
+end
+
+function Test_not_established_is_ignored(t)
+  local c = session(V4)
+  local d = c:send("original", "PORT 192,0,2,1,4,1\r\n", { ctinfo = "new" })
+  t:eq(#d.expectations, 0)
+end
