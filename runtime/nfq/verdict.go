@@ -1,0 +1,124 @@
+package nfq
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/ctlua/ctlua/engine"
+	"github.com/mdlayher/netlink"
+)
+
+// verdictMessage builds the NFQNL_MSG_VERDICT for packet id of queue,
+// carrying what the decision asks for. helper is the name of the helper
+// attached to the connection: the kernel rejects the whole NFQA_CT (and
+// with it the expectation) unless CTA_HELP names the connection's helper.
+// At most one expectation travels in the verdict (the kernel takes one);
+// the caller sends the others over ctnetlink.
+func verdictMessage(queue uint16, family uint8, id uint32, helper string, d *engine.Decision, exp *engine.Expectation) (netlink.Message, error) {
+	ae := netlink.NewAttributeEncoder()
+	ae.ByteOrder = binary.BigEndian
+	hdr := make([]byte, 8)
+	binary.BigEndian.PutUint32(hdr, uint32(d.Verdict))
+	binary.BigEndian.PutUint32(hdr[4:], id)
+	ae.Bytes(nfqaVerdictHdr, hdr)
+	if d.Packet != nil {
+		ae.Bytes(nfqaPayload, d.Packet)
+	}
+	u := &d.Update
+	// NFQA_CT is needed for any conntrack change, and for an expectation:
+	// the kernel only attaches NFQA_EXP when NFQA_CT parsed.
+	if !u.IsZero() || exp != nil {
+		ae.Nested(nfqaCT, func(ae *netlink.AttributeEncoder) error {
+			if u.TimeoutSet {
+				ae.Uint32(ctaTimeout, u.Timeout)
+			}
+			ae.Nested(ctaHelp, func(ae *netlink.AttributeEncoder) error {
+				ae.String(ctaHelpName, helper)
+				if u.PrivateSet {
+					ae.Bytes(ctaHelpInfo, u.Private)
+				}
+				return nil
+			})
+			if u.LabelsSet {
+				ae.Bytes(ctaLabels, u.Labels)
+				ae.Bytes(ctaLabelsMask, u.LabelsMask)
+			}
+			if u.MarkSet {
+				ae.Uint32(ctaMark, u.Mark)
+			}
+			return nil
+		})
+	}
+	if exp != nil {
+		ae.Nested(nfqaExp, func(ae *netlink.AttributeEncoder) error {
+			return encodeExpect(ae, exp)
+		})
+	}
+	b, err := ae.Encode()
+	if err != nil {
+		return netlink.Message{}, fmt.Errorf("verdict: %w", err)
+	}
+	return netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(subsysQueue<<8 | msgVerdict), Flags: netlink.Request},
+		Data:   append(nfgenmsg(family, queue), b...),
+	}, nil
+}
+
+// nfgenmsg returns the nfnetlink header: family, version 0, resource id.
+func nfgenmsg(family uint8, res uint16) []byte {
+	return []byte{family, 0, byte(res >> 8), byte(res)}
+}
+
+// encodeExpect writes the attributes of an expectation, as both NFQA_EXP
+// and IPCTNL_MSG_EXP_NEW take them (without CTA_EXPECT_MASTER).
+func encodeExpect(ae *netlink.AttributeEncoder, e *engine.Expectation) error {
+	ae.Nested(ctaExpectTuple, func(ae *netlink.AttributeEncoder) error {
+		encodeTuple(ae, e.Tuple, e.Tuple.Proto)
+		return nil
+	})
+	// The mask carries the expectation's protocol number: the kernel looks
+	// up the L4 protocol by it to parse the port masks.
+	ae.Nested(ctaExpectMask, func(ae *netlink.AttributeEncoder) error {
+		encodeTuple(ae, e.Mask, e.Tuple.Proto)
+		return nil
+	})
+	if e.Helper != "" {
+		ae.String(ctaExpectHelpName, e.Helper)
+	}
+	ae.Uint32(ctaExpectFlags, uint32(e.Flags))
+	ae.Uint32(ctaExpectClass, e.Class)
+	if e.NAT != nil {
+		ae.Nested(ctaExpectNAT, func(ae *netlink.AttributeEncoder) error {
+			ae.Uint32(ctaExpectNATDir, uint32(e.NAT.Dir))
+			ae.Nested(ctaExpectNATTuple, func(ae *netlink.AttributeEncoder) error {
+				encodeTuple(ae, e.NAT.Tuple, e.Tuple.Proto)
+				return nil
+			})
+			return nil
+		})
+	}
+	if e.Fn != "" {
+		ae.String(ctaExpectFn, e.Fn)
+	}
+	return nil
+}
+
+// encodeTuple writes CTA_TUPLE_IP and CTA_TUPLE_PROTO.
+func encodeTuple(ae *netlink.AttributeEncoder, t engine.Tuple, proto uint8) {
+	ae.Nested(ctaTupleIP, func(ae *netlink.AttributeEncoder) error {
+		if t.Src.Is4() || t.Dst.Is4() {
+			ae.Bytes(ctaIPv4Src, addr4(t.Src))
+			ae.Bytes(ctaIPv4Dst, addr4(t.Dst))
+		} else {
+			ae.Bytes(ctaIPv6Src, addr16(t.Src))
+			ae.Bytes(ctaIPv6Dst, addr16(t.Dst))
+		}
+		return nil
+	})
+	ae.Nested(ctaTupleProto, func(ae *netlink.AttributeEncoder) error {
+		ae.Uint8(ctaProtoNum, proto)
+		ae.Uint16(ctaProtoSrc, t.SrcPort)
+		ae.Uint16(ctaProtoDst, t.DstPort)
+		return nil
+	})
+}
