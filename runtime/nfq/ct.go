@@ -20,7 +20,11 @@ func decodeConn(family uint8, ct []byte) (*engine.Conn, error) {
 	if err := ev.Unmarshal(m); err != nil {
 		return nil, fmt.Errorf("decode NFQA_CT: %w", err)
 	}
-	f := ev.Flow
+	return flowConn(ev.Flow), nil
+}
+
+// flowConn converts a ti-mo/conntrack flow to the engine's view.
+func flowConn(f *conntrack.Flow) *engine.Conn {
 	c := &engine.Conn{
 		ID:      f.ID,
 		Orig:    tuple(f.TupleOrig),
@@ -37,7 +41,7 @@ func decodeConn(family uint8, ct []byte) (*engine.Conn, error) {
 		m := tuple(f.TupleMaster)
 		c.Master = &m
 	}
-	return c, nil
+	return c
 }
 
 func tuple(t conntrack.Tuple) engine.Tuple {

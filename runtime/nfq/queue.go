@@ -1,0 +1,281 @@
+package nfq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ctlua/ctlua/engine"
+	nfqueue "github.com/florianl/go-nfqueue/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Config configures the queue of one helper.
+type Config struct {
+	// Queue is the NFQUEUE number the kernel helper was registered with.
+	Queue uint16
+	// Helper is the name of the helper, in the engine and in the kernel.
+	Helper string
+	// MaxQueueLen bounds the kernel's queue; 0 means the kernel's 1024.
+	MaxQueueLen uint32
+	// FailOpen makes the kernel accept packets when the queue is full
+	// instead of dropping them (NFQA_CFG_F_FAIL_OPEN).
+	FailOpen bool
+	// ReadBuffer is the socket receive buffer in bytes; 0 means 8 MiB.
+	ReadBuffer int
+	// NetNS is a network namespace file descriptor to bind the queue in; 0
+	// means the current namespace.
+	NetNS int
+	// Expecter creates the expectations a verdict cannot carry (a
+	// packet's second and later ones); nil drops them with a log record.
+	Expecter *Expecter
+	Logger   *slog.Logger
+}
+
+// Stats are a queue's counters.
+type Stats struct {
+	Packets, Verdicts, WithoutConntrack, Unparsable uint64
+	ENOBUFS, SendErrors, ExtraExpectations          uint64
+	ExtraExpectationErrors                          uint64
+}
+
+// A Queue pumps the packets of one NFQUEUE through the engine.
+type Queue struct {
+	e   *engine.Engine
+	cfg Config
+	nf  *nfqueue.Nfqueue
+	log *slog.Logger
+
+	work []chan job
+	mu   sync.RWMutex // guards stopping against in-flight accounting
+	stop bool
+	busy sync.WaitGroup
+
+	packets, verdicts, noCT, unparsable   atomic.Uint64
+	enobufs, sendErrors, extra, extraErrs atomic.Uint64
+}
+
+type job struct {
+	id   uint32
+	pkt  engine.Packet
+	conn *engine.Conn
+}
+
+// Open binds the queue, asking the kernel for each packet's conntrack.
+func Open(e *engine.Engine, cfg Config) (*Queue, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ReadBuffer == 0 {
+		cfg.ReadBuffer = 8 << 20
+	}
+	flags := uint32(nfqueue.NfQaCfgFlagConntrack)
+	if cfg.FailOpen {
+		flags |= nfqueue.NfQaCfgFlagFailOpen
+	}
+	nf, err := nfqueue.Open(&nfqueue.Config{
+		NfQueue:      cfg.Queue,
+		MaxQueueLen:  cfg.MaxQueueLen,
+		MaxPacketLen: 0xffff,
+		Copymode:     nfqueue.NfQnlCopyPacket,
+		Flags:        flags,
+		NetNS:        cfg.NetNS,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nfqueue %d: open: %w", cfg.Queue, err)
+	}
+	if err := nf.Con.SetReadBuffer(cfg.ReadBuffer); err != nil {
+		cfg.Logger.Warn("cannot set the queue's receive buffer", "queue", cfg.Queue, "error", err)
+	}
+	q := &Queue{e: e, cfg: cfg, nf: nf, log: cfg.Logger}
+	for range e.Workers() {
+		q.work = append(q.work, make(chan job, 256))
+	}
+	return q, nil
+}
+
+// Run serves the queue until ctx is done. Then it stops taking packets
+// for the engine (late packets are accepted at once), lets the workers
+// answer every packet they hold, and unbinds the queue, so that no packet
+// is left without a verdict.
+func (q *Queue) Run(ctx context.Context) error {
+	var workers sync.WaitGroup
+	for _, ch := range q.work {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for j := range ch {
+				q.handle(&j)
+				q.busy.Done()
+			}
+		}()
+	}
+	inner, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	err := q.nf.RegisterWithErrorFunc(inner, q.hook, func(err error) int {
+		if errors.Is(err, unix.ENOBUFS) {
+			// The kernel dropped messages for us: count, keep going.
+			q.enobufs.Add(1)
+			return 0
+		}
+		if inner.Err() != nil {
+			return 1
+		}
+		var oe *netlink.OpError
+		if errors.As(err, &oe) && oe.Timeout() {
+			return 0
+		}
+		select {
+		case errc <- err:
+		default:
+		}
+		return 1
+	})
+	if err != nil {
+		cancel()
+		q.closeWorkers(&workers)
+		q.nf.Close()
+		return fmt.Errorf("nfqueue %d: bind: %w", q.cfg.Queue, err)
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		runErr = fmt.Errorf("nfqueue %d: receive: %w", q.cfg.Queue, runErr)
+	}
+	q.mu.Lock()
+	q.stop = true
+	q.mu.Unlock()
+	q.busy.Wait()
+	cancel()
+	q.nf.Close()
+	q.closeWorkers(&workers)
+	return runErr
+}
+
+func (q *Queue) closeWorkers(wg *sync.WaitGroup) {
+	for _, ch := range q.work {
+		close(ch)
+	}
+	wg.Wait()
+}
+
+// hook runs on go-nfqueue's receive goroutine: it decodes and hands the
+// packet to the worker that owns its connection, or answers at once.
+func (q *Queue) hook(a nfqueue.Attribute) int {
+	if a.PacketID == nil {
+		return 0
+	}
+	q.packets.Add(1)
+	id := *a.PacketID
+	if a.Payload == nil {
+		q.unparsable.Add(1)
+		q.accept(id)
+		return 0
+	}
+	pkt, err := engine.ParsePacket(*a.Payload)
+	if err != nil {
+		q.unparsable.Add(1)
+		q.accept(id)
+		return 0
+	}
+	if a.Ct == nil || a.CtInfo == nil {
+		// No conntrack: the rule does not reference conntrack, or the
+		// kernel lacks the glue. Nothing a helper can do.
+		q.noCT.Add(1)
+		q.accept(id)
+		return 0
+	}
+	conn, err := decodeConn(family(&pkt), *a.Ct)
+	if err != nil {
+		q.unparsable.Add(1)
+		q.log.Warn("cannot decode the packet's conntrack, accepting", "queue", q.cfg.Queue, "error", err)
+		q.accept(id)
+		return 0
+	}
+	pkt.CTInfo = engine.CTInfo(*a.CtInfo)
+	q.mu.RLock()
+	if q.stop {
+		q.mu.RUnlock()
+		q.accept(id)
+		return 0
+	}
+	q.busy.Add(1)
+	q.mu.RUnlock()
+	q.work[q.e.Shard(conn)%len(q.work)] <- job{id: id, pkt: pkt, conn: conn}
+	return 0
+}
+
+// handle runs the helper and sends the verdict.
+func (q *Queue) handle(j *job) {
+	d := q.e.Handle(q.cfg.Helper, &j.pkt, j.conn)
+	var exp *engine.Expectation
+	if len(d.Expectations) > 0 {
+		exp = &d.Expectations[0]
+		q.createExtra(j.conn, d.Expectations[1:])
+	}
+	helper := j.conn.Helper
+	if helper == "" {
+		helper = q.cfg.Helper
+	}
+	if j.conn.Master != nil && exp == nil {
+		// The kernel refuses CTA_HELP on an expected connection; send
+		// only the fields it accepts there.
+		d.Update.PrivateSet = false
+	}
+	m, err := verdictMessage(q.cfg.Queue, family(&j.pkt), j.id, helper, &d, exp)
+	if err != nil {
+		q.log.Error("cannot build verdict, accepting", "queue", q.cfg.Queue, "error", err)
+		q.accept(j.id)
+		return
+	}
+	q.send(m)
+}
+
+func (q *Queue) createExtra(conn *engine.Conn, exps []engine.Expectation) {
+	for i := range exps {
+		if q.cfg.Expecter == nil {
+			q.extraErrs.Add(1)
+			q.log.Warn("expectation dropped: only one travels in a verdict and no ctnetlink expecter is configured", "helper", q.cfg.Helper)
+			continue
+		}
+		q.extra.Add(1)
+		if err := q.cfg.Expecter.Create(conn.Orig, &exps[i]); err != nil {
+			q.extraErrs.Add(1)
+			q.log.Warn("cannot create expectation", "helper", q.cfg.Helper, "expectation", exps[i].String(), "error", err)
+		}
+	}
+}
+
+func (q *Queue) accept(id uint32) {
+	m, _ := verdictMessage(q.cfg.Queue, unix.AF_INET, id, "", &engine.Decision{Verdict: engine.Accept}, nil)
+	q.send(m)
+}
+
+func (q *Queue) send(m netlink.Message) {
+	q.verdicts.Add(1)
+	if _, err := q.nf.Con.Send(m); err != nil {
+		q.sendErrors.Add(1)
+		q.log.Error("cannot send verdict", "queue", q.cfg.Queue, "error", err)
+	}
+}
+
+// Stats returns the queue's counters.
+func (q *Queue) Stats() Stats {
+	return Stats{
+		Packets: q.packets.Load(), Verdicts: q.verdicts.Load(), WithoutConntrack: q.noCT.Load(),
+		Unparsable: q.unparsable.Load(), ENOBUFS: q.enobufs.Load(), SendErrors: q.sendErrors.Load(),
+		ExtraExpectations: q.extra.Load(), ExtraExpectationErrors: q.extraErrs.Load(),
+	}
+}
+
+func family(p *engine.Packet) uint8 {
+	if p.IsIPv6() {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
+}
