@@ -74,7 +74,7 @@ func TestVerdictExpectation(t *testing.T) {
 	exp := engine.Expectation{
 		Tuple: engine.Tuple{Src: netip.MustParseAddr("192.0.2.2"), Dst: netip.MustParseAddr("192.0.2.1"),
 			Proto: engine.ProtoTCP, DstPort: 50000},
-		Mask: engine.Tuple{Src: ones, Dst: ones, Proto: 0xff, DstPort: 0xffff},
+		Mask:  engine.Tuple{Src: ones, Dst: ones, Proto: 0xff, DstPort: 0xffff},
 		Class: 1, Flags: engine.ExpectPermanent, Helper: "ftp",
 		NAT: &engine.ExpectNAT{Dir: engine.Reply, Tuple: engine.Tuple{Src: netip.MustParseAddr("0.0.0.0"), SrcPort: 4000}},
 		Fn:  "nat-follow-master",
