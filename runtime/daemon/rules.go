@@ -1,0 +1,108 @@
+package daemon
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/ctlua/ctlua/engine"
+)
+
+// A Rule names what attaches one helper to its connections: the helper
+// (its kernel name, families and protocol) and the ports.
+type Rule struct {
+	Spec  engine.Spec
+	IPv4  bool
+	IPv6  bool
+	Ports []uint16
+}
+
+// WriteNFT writes an nftables ruleset that attaches the helpers: one
+// `ct helper` object per helper and family (with an explicit l3proto, so
+// that the kernel never tries to auto-load a module of the same name), and
+// rules in a raw-priority prerouting and output chain that set them. The
+// helpers must be registered (ctlua run) before this ruleset is loaded.
+func WriteNFT(w io.Writer, rules []Rule) error {
+	var b strings.Builder
+	b.WriteString("table inet ctlua {\n")
+	for _, r := range rules {
+		for _, fam := range families(r) {
+			fmt.Fprintf(&b, "\tct helper %s {\n\t\ttype %q protocol %s\n\t\tl3proto %s\n\t}\n",
+				objName(r.Spec.Name, fam), r.Spec.Name, engine.ProtoName(r.Spec.Proto), fam)
+		}
+	}
+	for _, hook := range []string{"prerouting", "output"} {
+		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority raw; policy accept;\n", hook, hook)
+		for _, r := range rules {
+			if len(r.Ports) == 0 {
+				continue
+			}
+			for _, fam := range families(r) {
+				match := "meta nfproto ipv4"
+				if fam == "ip6" {
+					match = "meta nfproto ipv6"
+				}
+				fmt.Fprintf(&b, "\t\t%s %s dport %s ct helper set %q\n", match,
+					engine.ProtoName(r.Spec.Proto), portSet(r.Ports), objName(r.Spec.Name, fam))
+			}
+		}
+		b.WriteString("\t}\n")
+	}
+	b.WriteString("}\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteIPTables writes iptables and ip6tables commands that attach the
+// helpers with the CT target in the raw table.
+func WriteIPTables(w io.Writer, rules []Rule) error {
+	var b strings.Builder
+	for _, r := range rules {
+		for _, fam := range families(r) {
+			cmd := "iptables"
+			if fam == "ip6" {
+				cmd = "ip6tables"
+			}
+			for _, chain := range []string{"PREROUTING", "OUTPUT"} {
+				for _, p := range r.Ports {
+					fmt.Fprintf(&b, "%s -t raw -A %s -p %s --dport %d -j CT --helper %s\n",
+						cmd, chain, engine.ProtoName(r.Spec.Proto), p, r.Spec.Name)
+				}
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func families(r Rule) []string {
+	var f []string
+	if r.IPv4 {
+		f = append(f, "ip")
+	}
+	if r.IPv6 {
+		f = append(f, "ip6")
+	}
+	return f
+}
+
+func objName(helper, fam string) string {
+	if fam == "ip6" {
+		return helper + "-ip6"
+	}
+	return helper + "-ip"
+}
+
+func portSet(ports []uint16) string {
+	p := append([]uint16(nil), ports...)
+	sort.Slice(p, func(i, j int) bool { return p[i] < p[j] })
+	if len(p) == 1 {
+		return fmt.Sprint(p[0])
+	}
+	s := make([]string, len(p))
+	for i, x := range p {
+		s[i] = fmt.Sprint(x)
+	}
+	return "{ " + strings.Join(s, ", ") + " }"
+}
