@@ -50,10 +50,13 @@ type Queue struct {
 	nf  *nfqueue.Nfqueue
 	log *slog.Logger
 
-	work []chan job
-	mu   sync.RWMutex // guards stopping against in-flight accounting
-	stop bool
-	busy sync.WaitGroup
+	work    []chan job
+	workers sync.WaitGroup
+	mu      sync.RWMutex // guards stop against in-flight accounting
+	stop    bool
+	busy    sync.WaitGroup
+	cancel  context.CancelFunc
+	errc    chan error
 
 	packets, verdicts, noCT, unparsable   atomic.Uint64
 	enobufs, sendErrors, extra, extraErrs atomic.Uint64
@@ -98,24 +101,24 @@ func Open(e *engine.Engine, cfg Config) (*Queue, error) {
 	return q, nil
 }
 
-// Run serves the queue until ctx is done. Then it stops taking packets
-// for the engine (late packets are accepted at once), lets the workers
-// answer every packet they hold, and unbinds the queue, so that no packet
-// is left without a verdict.
-func (q *Queue) Run(ctx context.Context) error {
-	var workers sync.WaitGroup
+// Start binds the queue and starts serving it: packets go to the engine
+// and come back as verdicts. Bind errors (a kernel without the conntrack
+// glue, a queue another process reads) are returned here. Receive errors
+// after that arrive on Err.
+func (q *Queue) Start() error {
 	for _, ch := range q.work {
-		workers.Add(1)
+		q.workers.Add(1)
 		go func() {
-			defer workers.Done()
+			defer q.workers.Done()
 			for j := range ch {
 				q.handle(&j)
 				q.busy.Done()
 			}
 		}()
 	}
-	inner, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
+	var inner context.Context
+	inner, q.cancel = context.WithCancel(context.Background())
+	q.errc = make(chan error, 1)
 	err := q.nf.RegisterWithErrorFunc(inner, q.hook, func(err error) int {
 		if errors.Is(err, unix.ENOBUFS) {
 			// The kernel dropped messages for us: count, keep going.
@@ -130,38 +133,41 @@ func (q *Queue) Run(ctx context.Context) error {
 			return 0
 		}
 		select {
-		case errc <- err:
+		case q.errc <- fmt.Errorf("nfqueue %d: receive: %w", q.cfg.Queue, err):
 		default:
 		}
 		return 1
 	})
 	if err != nil {
-		cancel()
-		q.closeWorkers(&workers)
+		q.cancel()
+		q.closeWorkers()
 		q.nf.Close()
 		return fmt.Errorf("nfqueue %d: bind: %w", q.cfg.Queue, err)
 	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-		runErr = fmt.Errorf("nfqueue %d: receive: %w", q.cfg.Queue, runErr)
-	}
+	return nil
+}
+
+// Err returns the channel on which a failed receive loop reports.
+func (q *Queue) Err() <-chan error { return q.errc }
+
+// Stop stops taking packets for the engine (late packets are accepted at
+// once), lets the workers answer every packet they hold, then unbinds the
+// queue, so that no packet is left without a verdict.
+func (q *Queue) Stop() {
 	q.mu.Lock()
 	q.stop = true
 	q.mu.Unlock()
 	q.busy.Wait()
-	cancel()
+	q.cancel()
 	q.nf.Close()
-	q.closeWorkers(&workers)
-	return runErr
+	q.closeWorkers()
 }
 
-func (q *Queue) closeWorkers(wg *sync.WaitGroup) {
+func (q *Queue) closeWorkers() {
 	for _, ch := range q.work {
 		close(ch)
 	}
-	wg.Wait()
+	q.workers.Wait()
 }
 
 // hook runs on go-nfqueue's receive goroutine: it decodes and hands the
