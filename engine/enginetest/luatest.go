@@ -1,6 +1,7 @@
 package enginetest
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
@@ -56,7 +57,12 @@ func RunLuaTests(t *testing.T, file string, modules []engine.Module) int {
 		return 1
 	})
 	registerTypes(L)
-	if err := L.DoString(string(src)); err != nil {
+	chunk, err := L.Load(bytes.NewReader(src), file)
+	if err == nil {
+		L.Push(chunk)
+		err = L.PCall(0, 0, nil)
+	}
+	if err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
 	var names []string
