@@ -20,7 +20,7 @@ eq(x, nil, "bad pair"); eq(err, "port pair: number 4 is 300, must be 0..255", "e
 x, err = parse.port_pair("10,0", 0)
 eq(err, "incomplete", "incomplete")
 local a6, p6, af, n6 = parse.eprt("EPRT |2|2001:db8::1|50002|\r\n", 5)
-eq(a6, "2001:db8::1", "eprt addr"); eq(p6, 50002, "eprt port"); eq(af, 2, "af"); eq(n6, 27, "eprt next")
+eq(a6, "2001:db8::1", "eprt addr"); eq(p6, 50002, "eprt port"); eq(af, 2, "af"); eq(n6, 26, "eprt next")
 eq(parse.epsv("(|||6446|)", 1), 6446, "epsv")
 eq(parse.skip_to_digit("227 Entering (1,2", 4), 14, "skip")
 eq(parse.skip_to_digit("227 none", 4), nil, "no digit")
