@@ -3,10 +3,12 @@ package daemon
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"sort"
 	"strings"
 
 	"github.com/ctlua/ctlua/engine"
+	"github.com/ctlua/ctlua/runtime/cthelper"
 )
 
 // A Rule names what attaches one helper to its connections: the helper
@@ -105,4 +107,34 @@ func portSet(ports []uint16) string {
 		s[i] = fmt.Sprint(x)
 	}
 	return "{ " + strings.Join(s, ", ") + " }"
+}
+
+// RulesFor loads the configured scripts (without a kernel) and returns the
+// rules that attach them.
+func RulesFor(cfg *Config, modules []engine.Module, builtin fs.FS) ([]Rule, error) {
+	e, err := engine.New(engine.Config{Workers: 1, Modules: modules})
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	var rules []Rule
+	for _, hc := range cfg.Helpers {
+		r := &helperRun{cfg: hc}
+		file, src, err := r.source(cfg, builtin)
+		if err != nil {
+			return nil, err
+		}
+		h, err := e.Check(file, src, hc.Overrides())
+		if err != nil {
+			return nil, err
+		}
+		r.spec = h.Spec
+		rule := Rule{Spec: h.Spec, Ports: h.Spec.Ports}
+		for _, kh := range r.kernelHelpers() {
+			rule.IPv4 = rule.IPv4 || kh.L3 == cthelper.IPv4
+			rule.IPv6 = rule.IPv6 || kh.L3 == cthelper.IPv6
+		}
+		rules = append(rules, rule)
+	}
+	return rules, nil
 }

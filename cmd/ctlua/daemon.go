@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ctlua/ctlua/engine"
+	"github.com/ctlua/ctlua/runtime/cthelper"
+	"github.com/ctlua/ctlua/runtime/daemon"
+	"github.com/ctlua/ctlua/scripts"
+)
+
+// loadConfig reads --config, or the embedded default.
+func loadConfig(path string) (*daemon.Config, error) {
+	if path == "" {
+		return daemon.ParseConfig("(default config)", []byte(daemon.DefaultConfig))
+	}
+	return daemon.LoadConfig(path)
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "configuration file (default: the shipped FTP helper on queue 0)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg, err := loadConfig(*config)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	level := slog.LevelInfo
+	_ = level.UnmarshalText([]byte(cfg.Daemon.LogLevel))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	err = daemon.Run(ctx, daemon.Options{Config: cfg, Modules: modules(), Builtin: scripts.FS, Logger: log, Reload: reload})
+	if err != nil {
+		fmt.Fprintln(stderr, "ctlua run:", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func cmdRules(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rules", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "configuration file (default: the shipped FTP helper)")
+	ipt := fs.Bool("iptables", false, "print iptables/ip6tables commands instead of an nft ruleset")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg, err := loadConfig(*config)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	rules, err := daemon.RulesFor(cfg, modules(), scripts.FS)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFailed
+	}
+	if *ipt {
+		err = daemon.WriteIPTables(stdout, rules)
+	} else {
+		err = daemon.WriteNFT(stdout, rules)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "ctlua rules:", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func cmdHelpers(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("helpers", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	del := fs.String("delete", "", "delete the user-space helper NAME (all its families and protocols)")
+	flush := fs.Bool("flush", false, "delete every user-space helper")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	c, err := cthelper.Dial(nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "ctlua helpers:", err)
+		return exitFailed
+	}
+	defer c.Close()
+	if *flush {
+		if err := c.Flush(); err != nil {
+			fmt.Fprintln(stderr, "ctlua helpers:", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	hs, err := c.List()
+	if err != nil {
+		fmt.Fprintln(stderr, "ctlua helpers:", err)
+		return exitFailed
+	}
+	if *del != "" {
+		n := 0
+		for _, h := range hs {
+			if h.Name == *del {
+				if err := c.Delete(h.Name, h.L3, h.L4); err != nil && !errors.Is(err, cthelper.ErrNotFound) {
+					fmt.Fprintln(stderr, "ctlua helpers:", err)
+					return exitFailed
+				}
+				n++
+			}
+		}
+		if n == 0 {
+			fmt.Fprintf(stderr, "ctlua helpers: no user-space helper named %q\n", *del)
+			return exitFailed
+		}
+		return exitOK
+	}
+	for _, h := range hs {
+		status := "disabled"
+		if h.Enabled {
+			status = "enabled"
+		}
+		fmt.Fprintf(stdout, "%s %s/%s queue %d priv %d %s", h.Name, h.L3, engine.ProtoName(h.L4), h.QueueNum, h.PrivSize, status)
+		for _, p := range h.Policies {
+			fmt.Fprintf(stdout, " policy %s max %d timeout %s", p.Name, p.MaxExpected, p.Timeout)
+		}
+		fmt.Fprintln(stdout)
+	}
+	return exitOK
+}

@@ -1,0 +1,254 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/ctlua/ctlua/engine"
+)
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// EventPacket is a packet; Decision is set when the helper saw it.
+	EventPacket EventKind = iota
+	// EventRelated is a new connection that matched an expectation (Expect).
+	EventRelated
+	// EventExpect is an expectation a decision created.
+	EventExpect
+	// EventExpectGone is an expectation that expired or was evicted.
+	EventExpectGone
+	// EventClosed is a connection that ended.
+	EventClosed
+)
+
+// An Event is one thing that happened during a replay.
+type Event struct {
+	Kind EventKind
+	// Index is the packet's number in the capture (from 1).
+	Index int
+	// Time is the packet's offset from the first packet of the capture.
+	Time time.Duration
+	Conn *engine.Conn
+	// Packet and Helped are set for EventPacket, and Decision when Helped.
+	Packet   *engine.Packet
+	Helped   bool
+	Decision *engine.Decision
+	Expect   *Expectation
+	// Reason says why an expectation is gone: "expired" or "evicted".
+	Reason string
+}
+
+// Options configure a replay.
+type Options struct {
+	// Ports replaces the helper's declared ports: connections to these
+	// ports get the helper.
+	Ports []uint16
+	// UDPTimeout ends an idle UDP connection; 0 means 30 seconds.
+	UDPTimeout time.Duration
+}
+
+// Summary counts what a replay saw.
+type Summary struct {
+	Packets, Skipped, Helped, Connections, Related, Expectations, Errors int
+}
+
+// A Replayer replays captures through a helper.
+type Replayer struct {
+	t   *table
+	opt Options
+}
+
+// New returns a Replayer. Give its Conntrack to the engine so scripts'
+// conntrack queries see the simulated table.
+func New(opt Options) *Replayer {
+	if opt.UDPTimeout <= 0 {
+		opt.UDPTimeout = 30 * time.Second
+	}
+	return &Replayer{t: newTable(), opt: opt}
+}
+
+// Conntrack returns the simulated conntrack.
+func (r *Replayer) Conntrack() engine.Conntrack { return r.t }
+
+// Run replays the capture read from in through helper, calling sink for
+// every event. A Replayer runs one capture; make a new one for the next.
+func (r *Replayer) Run(ctx context.Context, e *engine.Engine, helper string, in io.Reader, sink func(Event)) (Summary, error) {
+	var sum Summary
+	h := e.Helper(helper)
+	if h == nil {
+		return sum, fmt.Errorf("replay: helper %q: %w", helper, engine.ErrNotFound)
+	}
+	ports := r.opt.Ports
+	if ports == nil {
+		ports = h.Spec.Ports
+	}
+	cr, err := openCapture(in)
+	if err != nil {
+		return sum, fmt.Errorf("replay: %w", err)
+	}
+	var start time.Time
+	for i := 1; ; i++ {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		data, ts, lt, err := cr.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return sum, fmt.Errorf("replay: packet %d: %w", i, err)
+		}
+		sum.Packets++
+		if start.IsZero() {
+			start = ts
+		}
+		ip, err := ipPayload(data, lt)
+		if err != nil {
+			sum.Skipped++
+			continue
+		}
+		pkt, err := engine.ParsePacket(ip)
+		if err != nil || (pkt.Proto != engine.ProtoTCP && pkt.Proto != engine.ProtoUDP) {
+			sum.Skipped++
+			continue
+		}
+		ev := Event{Index: i, Time: ts.Sub(start)}
+		r.step(e, helper, ports, &pkt, ts, ev, &sum, sink)
+	}
+	return sum, nil
+}
+
+// step runs one packet through the simulated conntrack and the helper.
+func (r *Replayer) step(e *engine.Engine, helper string, ports []uint16, pkt *engine.Packet, ts time.Time, ev Event, sum *Summary, sink func(Event)) {
+	t := r.t
+	h := e.Helper(helper)
+	t.expire(ts, func(x *Expectation) {
+		sink(Event{Kind: EventExpectGone, Index: ev.Index, Time: ev.Time, Expect: x, Reason: "expired"})
+	})
+	tu := pkt.Tuple()
+	c := t.conns[tu]
+	if c != nil && c.c.Orig == tu && isSYN(pkt) && (c.closed || c.fin[0] || c.fin[1]) {
+		r.close(e, c, ev, sink) // the tuple is reused by a new connection
+		c = nil
+	}
+	if c != nil && pkt.Proto == engine.ProtoUDP && ts.Sub(c.lastSeen) > r.opt.UDPTimeout {
+		r.close(e, c, ev, sink)
+		c = nil
+	}
+	first := c == nil
+	if first {
+		c = t.add(tu)
+		sum.Connections++
+		if x := t.match(tu); x != nil {
+			c.c.Status |= engine.StatusExpected
+			m := x.Master
+			c.c.Master = &m
+			if x.Helper != "" {
+				c.c.Helper = x.Helper
+				c.helped = x.Helper == helper
+			}
+			sum.Related++
+			sink(Event{Kind: EventRelated, Index: ev.Index, Time: ev.Time, Conn: &c.c, Expect: x})
+		} else if h.Spec.Serves(pkt.IsIPv6(), pkt.Proto) && slices.Contains(ports, pkt.DstPort) {
+			c.helped = true
+			c.c.Helper = helper
+		}
+	}
+	c.lastSeen = ts
+	dir := engine.Original
+	if tu != c.c.Orig {
+		dir = engine.Reply
+	}
+	switch {
+	case dir == engine.Reply:
+		pkt.CTInfo = engine.CTEstablishedReply
+	case c.c.Status&engine.StatusSeenReply != 0:
+		pkt.CTInfo = engine.CTEstablished
+	case c.c.Status&engine.StatusExpected != 0:
+		pkt.CTInfo = engine.CTRelated
+	default:
+		pkt.CTInfo = engine.CTNew
+	}
+	if dir == engine.Reply {
+		c.c.Status |= engine.StatusSeenReply
+	} else if c.c.Status&engine.StatusSeenReply != 0 &&
+		(pkt.Proto == engine.ProtoUDP || pkt.TCPFlags&(engine.TCPSyn|engine.TCPAck) == engine.TCPAck) {
+		c.c.Status |= engine.StatusAssured
+	}
+	if c.helped {
+		c.c.Status |= engine.StatusHelper
+	}
+
+	ev.Kind, ev.Conn, ev.Packet, ev.Helped = EventPacket, &c.c, pkt, c.helped
+	if c.helped {
+		sum.Helped++
+		d := e.Handle(helper, pkt, &c.c)
+		ev.Decision = &d
+		if d.Err != nil {
+			sum.Errors++
+		}
+		u := &d.Update
+		if u.PrivateSet {
+			c.c.Private = u.Private
+		}
+		if u.MarkSet {
+			c.c.Mark = u.Mark
+		}
+		if u.TimeoutSet {
+			c.c.Timeout = u.Timeout
+		}
+		if u.LabelsSet {
+			c.c.Labels = u.Labels
+		}
+		sink(ev)
+		for _, x := range d.Expectations {
+			pol := h.Spec.Policies[x.Class]
+			ex := &Expectation{Expectation: x, Master: c.c.Orig, MasterHelper: c.c.Helper, Timeout: pol.Timeout,
+				Created: ts, Expires: ts.Add(pol.Timeout), masterID: c.c.ID}
+			t.insert(ex, pol.MaxExpected, func(old *Expectation) {
+				sink(Event{Kind: EventExpectGone, Index: ev.Index, Time: ev.Time, Expect: old, Reason: "evicted"})
+			})
+			sum.Expectations++
+			sink(Event{Kind: EventExpect, Index: ev.Index, Time: ev.Time, Conn: &c.c, Expect: ex})
+		}
+	} else {
+		sink(ev)
+	}
+	if first {
+		c.c.Status |= engine.StatusConfirmed
+	}
+	if pkt.Proto == engine.ProtoTCP {
+		if pkt.TCPFlags&engine.TCPRst != 0 {
+			r.close(e, c, ev, sink)
+			return
+		}
+		if pkt.TCPFlags&engine.TCPFin != 0 {
+			c.fin[dir] = true
+		}
+		if c.fin[0] && c.fin[1] && !c.closed {
+			c.closed = true // keep it for the last ACK; a new SYN replaces it
+			e.Forget(c.c.Key())
+			sink(Event{Kind: EventClosed, Index: ev.Index, Time: ev.Time, Conn: &c.c})
+		}
+	}
+}
+
+func (r *Replayer) close(e *engine.Engine, c *conn, ev Event, sink func(Event)) {
+	r.t.remove(c)
+	e.Forget(c.c.Key())
+	if !c.closed {
+		c.closed = true
+		sink(Event{Kind: EventClosed, Index: ev.Index, Time: ev.Time, Conn: &c.c})
+	}
+}
+
+func isSYN(p *engine.Packet) bool {
+	return p.Proto == engine.ProtoTCP && p.TCPFlags&(engine.TCPSyn|engine.TCPAck) == engine.TCPSyn
+}

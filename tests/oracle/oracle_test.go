@@ -1,0 +1,142 @@
+// Package oracle compares the shipped Lua helpers with the kernel's own
+// helpers: for every capture in scripts/*/testdata with a .expect file
+// (recorded by record-ftp.sh from the kernel's conntrack events for the
+// same traffic), the replay must create the same expectations, in order.
+package oracle
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctlua/ctlua/bindings"
+	"github.com/ctlua/ctlua/engine"
+	"github.com/ctlua/ctlua/runtime/replay"
+	"github.com/ctlua/ctlua/stdlib"
+	"github.com/google/go-cmp/cmp"
+)
+
+// expectation is one line of a .expect file.
+type expectation struct {
+	L3, Proto, Src, Dst      string
+	Sport, Dport             uint16
+	MaskSrc, MaskDst         string
+	MaskSport, MaskDport     uint16
+	MasterSrc, MasterDst     string
+	MasterSport, MasterDport uint16
+	Class                    uint32
+	Helper                   string
+	Timeout                  int
+}
+
+func TestReplayMatchesKernel(t *testing.T) {
+	captures, _ := filepath.Glob("../../scripts/*/testdata/*.pcap")
+	n := 0
+	for _, pcap := range captures {
+		oracle := strings.TrimSuffix(pcap, ".pcap") + ".expect"
+		if _, err := os.Stat(oracle); err != nil {
+			continue
+		}
+		n++
+		helper := filepath.Join(filepath.Dir(filepath.Dir(pcap)), "helper.lua")
+		name := filepath.Base(filepath.Dir(filepath.Dir(pcap))) + "/" + filepath.Base(pcap)
+		t.Run(name, func(t *testing.T) {
+			want := readOracle(t, oracle)
+			got, related := replayExpectations(t, helper, pcap)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("expectations differ from the kernel's (-kernel +ctlua):\n%s", diff)
+			}
+			if related != len(want) {
+				t.Errorf("%d related connections, want one per expectation (%d)", related, len(want))
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatal("no capture with a kernel oracle (.expect) found")
+	}
+}
+
+func readOracle(t *testing.T, path string) []expectation {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []expectation
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var raw map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, fromMap(raw))
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: empty oracle", path)
+	}
+	return out
+}
+
+func fromMap(m map[string]any) expectation {
+	s := func(k string) string { v, _ := m[k].(string); return v }
+	u := func(k string) uint16 { v, _ := m[k].(float64); return uint16(v) }
+	c, _ := m["class"].(float64)
+	to, _ := m["timeout"].(float64)
+	return expectation{L3: s("l3"), Proto: s("proto"), Src: s("src"), Dst: s("dst"), Sport: u("sport"), Dport: u("dport"),
+		MaskSrc: s("mask_src"), MaskDst: s("mask_dst"), MaskSport: u("mask_sport"), MaskDport: u("mask_dport"),
+		MasterSrc: s("master_src"), MasterDst: s("master_dst"), MasterSport: u("master_sport"), MasterDport: u("master_dport"),
+		Class: uint32(c), Helper: s("helper"), Timeout: int(to)}
+}
+
+func replayExpectations(t *testing.T, helper, pcap string) ([]expectation, int) {
+	rp := replay.New(replay.Options{})
+	e, err := engine.New(engine.Config{Workers: 1, Modules: append(bindings.Default(), stdlib.Modules()...), Conntrack: rp.Conntrack()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	h, err := e.LoadFile(helper, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []expectation
+	related := 0
+	sum, err := rp.Run(context.Background(), e, h.Spec.Name, f, func(ev replay.Event) {
+		switch ev.Kind {
+		case replay.EventExpect:
+			x := ev.Expect
+			l3 := "ipv4"
+			if x.Master.IsIPv6() {
+				l3 = "ipv6"
+			}
+			got = append(got, expectation{L3: l3, Proto: engine.ProtoName(x.Tuple.Proto),
+				Src: x.Tuple.Src.String(), Dst: x.Tuple.Dst.String(), Sport: x.Tuple.SrcPort, Dport: x.Tuple.DstPort,
+				MaskSrc: x.Mask.Src.String(), MaskDst: x.Mask.Dst.String(), MaskSport: x.Mask.SrcPort, MaskDport: x.Mask.DstPort,
+				MasterSrc: x.Master.Src.String(), MasterDst: x.Master.Dst.String(), MasterSport: x.Master.SrcPort, MasterDport: x.Master.DstPort,
+				Class: x.Class, Helper: x.MasterHelper, Timeout: int(x.Timeout / time.Second)})
+		case replay.EventRelated:
+			related++
+		case replay.EventPacket:
+			if ev.Decision != nil && ev.Decision.Err != nil {
+				t.Errorf("packet %d: %v", ev.Index, ev.Decision.Err)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Helped == 0 {
+		t.Fatal("the helper saw no packet")
+	}
+	return got, related
+}
