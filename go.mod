@@ -3,18 +3,21 @@ module github.com/ctlua/ctlua
 go 1.26.8
 
 require (
-	github.com/BurntSushi/toml v1.5.0 // indirect
-	github.com/florianl/go-nfqueue/v2 v2.1.0 // indirect
-	github.com/fsnotify/fsnotify v1.10.1 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/gopacket/gopacket v1.3.1 // indirect
-	github.com/mdlayher/netlink v1.11.2 // indirect
+	github.com/BurntSushi/toml v1.5.0
+	github.com/florianl/go-nfqueue/v2 v2.1.0
+	github.com/fsnotify/fsnotify v1.10.1
+	github.com/google/go-cmp v0.7.0
+	github.com/gopacket/gopacket v1.3.1
+	github.com/mdlayher/netlink v1.11.2
+	github.com/ti-mo/conntrack v0.6.0
+	github.com/yuin/gopher-lua v1.1.2
+	golang.org/x/sys v0.43.0
+)
+
+require (
 	github.com/mdlayher/socket v0.6.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
-	github.com/ti-mo/conntrack v0.6.0 // indirect
 	github.com/ti-mo/netfilter v0.5.3 // indirect
-	github.com/yuin/gopher-lua v1.1.2 // indirect
 	golang.org/x/net v0.53.0 // indirect
 	golang.org/x/sync v0.20.0 // indirect
-	golang.org/x/sys v0.43.0 // indirect
 )
