@@ -23,7 +23,9 @@ type Rule struct {
 // WriteNFT writes an nftables ruleset that attaches the helpers: one
 // `ct helper` object per helper and family (with an explicit l3proto, so
 // that the kernel never tries to auto-load a module of the same name), and
-// rules in a raw-priority prerouting and output chain that set them. The
+// rules in prerouting and output chains that set them, at filter priority:
+// nft sets the helper on the conntrack entry, which exists only after the
+// conntrack hook (priority -200), unlike iptables -j CT in the raw table. The
 // helpers must be registered (ctlua run) before this ruleset is loaded.
 func WriteNFT(w io.Writer, rules []Rule) error {
 	var b strings.Builder
@@ -35,7 +37,7 @@ func WriteNFT(w io.Writer, rules []Rule) error {
 		}
 	}
 	for _, hook := range []string{"prerouting", "output"} {
-		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority raw; policy accept;\n", hook, hook)
+		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority filter; policy accept;\n", hook, hook)
 		for _, r := range rules {
 			if len(r.Ports) == 0 {
 				continue

@@ -22,8 +22,8 @@ func TestRules(t *testing.T) {
 		"meta nfproto ipv4 tcp dport { 21, 2121 } ct helper set \"ftp-ip\"",
 		"meta nfproto ipv6 tcp dport { 21, 2121 } ct helper set \"ftp-ip6\"",
 		"meta nfproto ipv4 udp dport 69 ct helper set \"tftp-ip\"",
-		"type filter hook prerouting priority raw; policy accept;",
-		"type filter hook output priority raw; policy accept;",
+		"type filter hook prerouting priority filter; policy accept;",
+		"type filter hook output priority filter; policy accept;",
 	} {
 		if !strings.Contains(nft.String(), want) {
 			t.Errorf("nft ruleset lacks %q:\n%s", want, nft.String())

@@ -15,10 +15,10 @@
 # connection is open, the daemon's exit (helper deleted or disabled), and
 # the same transfer with ctlua stopped, which must fail.
 #
-#   CTLUA=path/to/ctlua tests/e2e/ftp.sh
+#   CTLUA_BIN=path/to/ctlua tests/e2e/ftp.sh
 # Exit 0: passed. Output ends with "N passed, M failed".
 set -uo pipefail
-CTLUA=${CTLUA:?set CTLUA to the ctlua binary}
+CTLUA=${CTLUA_BIN:?set CTLUA_BIN to the ctlua binary}
 PY=/usr/bin/python3
 NS=ctl$$
 CLI=$NS-cli FW=$NS-fw SRV=$NS-srv
@@ -73,16 +73,20 @@ h = FTPHandler; h.authorizer = a; h.permit_foreign_addresses = False
 logging.basicConfig(level=logging.WARNING)
 FTPServer(("::", 21), h).serve_forever()' "$W/root" >"$W/ftpd.log" 2>&1 &
 
+for _ in $(seq 200); do inns "$SRV" ss -ltn | grep -q ':21 ' && break; sleep 0.1; done  # python starts slowly under TCG
+inns "$SRV" ss -ltn | grep -q ':21 ' || { bad "FTP server did not start"; cat "$W/ftpd.log"; }
+
 # --- ctlua in the firewall -----------------------------------------------------
 cat > "$W/ctlua.toml" <<CONF
 [daemon]
 on_exit = "keep"
+log_level = "debug"
 [[helper]]
 script = "$W/ftp.lua"
 queue = 3
 CONF
 cp "$(dirname "$0")/../../scripts/ftp/helper.lua" "$W/ftp.lua"
-inns "$FW" "$CTLUA" run --config "$W/ctlua.toml" >"$W/ctlua.log" 2>&1 &
+ip netns exec "$FW" "$CTLUA" run --config "$W/ctlua.toml" >"$W/ctlua.log" 2>&1 &  # not a function: $! must be ctlua
 CTPID=$!
 for _ in $(seq 100); do grep -q "ctlua running" "$W/ctlua.log" && break; sleep 0.1; done
 if grep -q "ctlua running" "$W/ctlua.log"; then ok "ctlua run registered the helper and bound its queue"; else
@@ -100,7 +104,7 @@ table inet filter {
 NFT
 } > "$W/rules.nft"
 inns "$FW" nft -f "$W/rules.nft" && ok "rules from ctlua rules load" || { bad "nft rejected the rules"; cat "$W/rules.nft"; }
-inns "$FW" conntrack -E expect -e NEW >"$W/expect.log" 2>&1 &
+ip netns exec "$FW" stdbuf -oL conntrack -E expect >"$W/expect.log" 2>&1 &
 
 # --- transfers --------------------------------------------------------------------
 transfer() { # name, curl args..., url-prefix
@@ -121,7 +125,17 @@ for t in "ipv4-port|$V4|--ftp-port 192.0.2.1 --disable-eprt" \
          "ipv6-epsv|$V6|-g"; do
   IFS='|' read -r name url args <<<"$t"
   # shellcheck disable=SC2086
-  if transfer "$name" "$url" $args; then ok "$name: 3 files through the dropping firewall"; else bad "$name transfer failed"; fi
+  if transfer "$name" "$url" $args; then ok "$name: 3 files through the dropping firewall"; else
+    bad "$name transfer failed"
+    if [[ -z ${debugged:-} ]]; then debugged=1
+      echo "--- debug: curl -v"; inns "$CLI" timeout 10 curl -v --max-time 8 $args "$url/a.txt" -o /dev/null 2>&1 | tail -15
+      echo "--- debug: queues"; inns "$FW" cat /proc/net/netfilter/nfnetlink_queue
+      echo "--- debug: expectations"; inns "$FW" conntrack -L expect 2>&1
+      echo "--- debug: conntrack"; inns "$FW" conntrack -L 2>&1 | head
+      echo "--- debug: ctlua"; tail -20 "$W/ctlua.log"
+      echo "--- debug: ftpd"; tail -20 "$W/ftpd.log"; inns "$SRV" ss -ltnp
+    fi
+  fi
 done
 sleep 0.5
 n=$(grep -c NEW "$W/expect.log")
