@@ -131,3 +131,10 @@ func TestRunWithoutKernelSupport(t *testing.T) {
 		t.Errorf("status %d: %s", st, errOut)
 	}
 }
+
+func TestExampleConfig(t *testing.T) {
+	out, errOut, st := ctlua("rules", "--config", "../../examples/ctlua.toml")
+	if st != exitOK || !strings.Contains(out, `udp dport 69 ct helper set "tftp-ip"`) || !strings.Contains(out, `tcp dport 21 ct helper set "ftp-ip6"`) {
+		t.Errorf("status %d %s\n%s", st, errOut, out)
+	}
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# run.sh - every test: vet, the unit tests (no root, no kernel), then, as
+# root, the real-kernel suite in a VM (tests/vm/suite.sh).
+#   sudo tests/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH GOFLAGS=-buildvcs=false
+echo "== go vet"
+go vet ./...
+echo "== unit tests"
+go test ./...
+if [[ $(id -u) != 0 ]]; then
+  echo "== real-kernel suite: needs root (qemu, apt-get, network namespaces); run: sudo tests/run.sh" >&2
+  exit 1
+fi
+echo "== real-kernel suite (VM)"
+tests/vm/suite.sh

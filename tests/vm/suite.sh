@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# suite.sh - the real-kernel suite: builds ctlua and the kernel integration
+# test binaries on the host, then runs each group in its own VM (helpers
+# are global to the kernel, so groups must not share one).
+#   tests/vm/suite.sh        (root)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export PATH=/usr/local/go/bin:$PATH GOFLAGS=-buildvcs=false
+B=$(mktemp -d /tmp/ctlua-suite.XXXXXX); trap 'rm -rf "$B"' EXIT
+go build -o "$B/ctlua" ./cmd/ctlua || exit 1
+go test -c -tags integration -o "$B/cthelper.test" ./runtime/cthelper || exit 1
+tests/vm/run.sh --prepare || exit 1
+export CTLUA_BIN=$B/ctlua
+pass=0 fail=0
+group() {
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "=== VM: $name"
+  if tests/vm/run.sh "$@"; then pass=$((pass+1)); echo "=== VM: $name ok ($((SECONDS-t0))s)"
+  else fail=$((fail+1)); echo "=== VM: $name FAILED ($((SECONDS-t0))s)"; fi
+}
+group "nfnetlink_cthelper client" "$B/cthelper.test" -test.v -test.count=1
+group "seed walkthrough" bash tests/e2e/seed.sh
+group "FTP through a dropping firewall" bash tests/e2e/ftp.sh
+echo "vm: $pass passed, $fail failed"
+(( fail == 0 ))
