@@ -24,19 +24,7 @@ func openConn(L *lua.LState, s *engine.Session) lua.LValue {
 			return 1
 		},
 		"status": func(L *lua.LState) int {
-			c := checkConn(L)
-			names := make([]string, 0, 4)
-			for n, bit := range engine.StatusNames {
-				if c.Status&bit != 0 {
-					names = append(names, n)
-				}
-			}
-			sort.Strings(names)
-			t := L.CreateTable(len(names), 0)
-			for _, n := range names {
-				t.Append(lua.LString(n))
-			}
-			L.Push(t)
+			L.Push(statusTable(L, checkConn(L).Status))
 			return 1
 		},
 		"has_status": func(L *lua.LState) int {
@@ -124,6 +112,22 @@ func openConn(L *lua.LState, s *engine.Session) lua.LValue {
 		return 1
 	}))
 	return lua.LTrue
+}
+
+// statusTable lists the names of the set status bits, sorted.
+func statusTable(L *lua.LState, s engine.Status) *lua.LTable {
+	names := make([]string, 0, 4)
+	for n, bit := range engine.StatusNames {
+		if s&bit != 0 {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	t := L.CreateTable(len(names), 0)
+	for _, n := range names {
+		t.Append(lua.LString(n))
+	}
+	return t
 }
 
 // checkConn returns the conn argument 1.

@@ -3,7 +3,6 @@ package bindings
 import (
 	"errors"
 	"net/netip"
-	"sort"
 
 	"github.com/ctlua/ctlua/engine"
 	lua "github.com/yuin/gopher-lua"
@@ -80,17 +79,6 @@ func connInfo(L *lua.LState, c *engine.Conn) *lua.LTable {
 	if c.Master != nil {
 		t.RawSetString("master", tupleTable(L, *c.Master))
 	}
-	var names []string
-	for n, bit := range engine.StatusNames {
-		if c.Status&bit != 0 {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	st := L.CreateTable(len(names), 0)
-	for _, n := range names {
-		st.Append(lua.LString(n))
-	}
-	t.RawSetString("status", st)
+	t.RawSetString("status", statusTable(L, c.Status))
 	return t
 }

@@ -149,7 +149,7 @@ var packetMethods = map[string]lua.LGFunction{
 	"line": func(L *lua.LState) int {
 		b := checkPacket(L, 1).Payload()
 		off := optInt(L, 2, 0)
-		line, next, ok := lineAt(b, off)
+		line, next, ok := LineAt(b, off)
 		if !ok {
 			L.Push(lua.LNil)
 			return 1
@@ -162,7 +162,7 @@ var packetMethods = map[string]lua.LGFunction{
 		b := checkPacket(L, 1).Payload()
 		off := 0
 		L.Push(L.NewFunction(func(L *lua.LState) int {
-			line, next, ok := lineAt(b, off)
+			line, next, ok := LineAt(b, off)
 			if !ok {
 				return 0
 			}
@@ -219,9 +219,10 @@ func equalFold(b []byte, s string) bool {
 	return true
 }
 
-// lineAt returns the line starting at off without its line end, and the
-// offset after the line end. ok is false when no newline follows.
-func lineAt(b []byte, off int) (line []byte, next int, ok bool) {
+// LineAt returns the line of b starting at off without its "\n" or
+// "\r\n", and the offset after the line end. ok is false when no "\n"
+// follows.
+func LineAt(b []byte, off int) (line []byte, next int, ok bool) {
 	if off < 0 || off >= len(b) {
 		return nil, off, false
 	}

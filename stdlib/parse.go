@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/ctlua/ctlua/bindings"
 	"net/netip"
 )
 
@@ -194,22 +195,10 @@ func SkipToDigit(b []byte, off int) (int, bool) {
 	return off, false
 }
 
-// Line returns the line at off without its "\n" or "\r\n", and the offset
-// after the line end; ok is false when no "\n" follows.
-func Line(b []byte, off int) (line []byte, next int, ok bool) {
-	if off < 0 || off >= len(b) {
-		return nil, off, false
-	}
-	i := bytes.IndexByte(b[off:], '\n')
-	if i < 0 {
-		return nil, off, false
-	}
-	line = b[off : off+i]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, off + i + 1, true
-}
+// Line returns the line at off without its "\n" or "\r\n", and the
+// offset after the line end; ok is false when no "\n" follows. It is the
+// packet module's line reader.
+func Line(b []byte, off int) (line []byte, next int, ok bool) { return bindings.LineAt(b, off) }
 
 // ParseHeader parses a "Key: value" line at off. The value is trimmed of
 // spaces and tabs. A line without ':' is an error; a line without its end
