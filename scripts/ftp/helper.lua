@@ -12,6 +12,7 @@
 
 local parse   = require("parse")
 local expect  = require("expect")
+local nat     = require("nat")
 local options = require("options")
 local log     = require("log")
 
@@ -40,35 +41,50 @@ local function after_nl(st, dir, seq)
   return seqs ~= nil and (seqs[1] == seq or seqs[2] == seq)
 end
 
--- Each command: the pattern at the start of the payload, the direction it
--- is sent in, and a parser returning address (or nil for "the control
--- connection's"), port.
+-- Each command: the pattern at the start of the payload and a parser
+-- returning address (false for "the control connection's"), port, and the
+-- payload range [from, to) of the address/port text, which NAT rewrites
+-- with the format function.
+local function dotted_to_commas(addr) return (addr:gsub("%.", ",")) end
+local function port_pair_text(addr, port)
+  return dotted_to_commas(addr) .. "," .. math.floor(port / 256) .. "," .. port % 256
+end
+
 local commands = {
   original = {
     { "PORT", function(pkt)
         local at = pkt:find(" ", 4)
         if not at then return nil end
-        return parse.port_pair(pkt, at + 1)
-      end },
+        local addr, port, next = parse.port_pair(pkt, at + 1)
+        if not addr then return nil, port end
+        return addr, port, at + 1, next
+      end, port_pair_text },
     { "EPRT", function(pkt)
         local at = pkt:find(" ", 4)
         if not at then return nil end
-        return parse.eprt(pkt, at + 1)
+        local addr, port, _, next = parse.eprt(pkt, at + 1)
+        if not addr then return nil, port end
+        return addr, port, at + 1, next
+      end, function(addr, port)
+        local af = addr:find(":", 1, true) and 2 or 1
+        return "|" .. af .. "|" .. addr .. "|" .. port .. "|"
       end },
   },
   reply = {
     { "227 ", function(pkt)
         local at = parse.skip_to_digit(pkt, 4)
         if not at then return nil end
-        return parse.port_pair(pkt, at)
-      end },
+        local addr, port, next = parse.port_pair(pkt, at)
+        if not addr then return nil, port end
+        return addr, port, at, next
+      end, port_pair_text },
     { "229 ", function(pkt)
         local at = pkt:find("(", 4)
         if not at then return nil end
-        local port, err = parse.epsv(pkt, at + 1)
-        if not port then return nil, err end
-        return false, port
-      end },
+        local port, next = parse.epsv(pkt, at + 1)
+        if not port then return nil, next end
+        return false, port, at + 1, next
+      end, function(_, port) return "|||" .. port .. "|" end },
   },
 }
 
@@ -88,7 +104,7 @@ local function on_packet(pkt, conn)
   if not start_of_line then return end
 
   for _, cmd in ipairs(commands[dir]) do
-    local pattern, parser = cmd[1], cmd[2]
+    local pattern, parser, format = cmd[1], cmd[2], cmd[3]
     if n < #pattern then
       -- A command split across segments: like the kernel, drop it and let
       -- TCP retransmit the whole line.
@@ -97,13 +113,14 @@ local function on_packet(pkt, conn)
         return "drop"
       end
     elseif pkt:iprefix(pattern) then
-      local addr, port = parser(pkt)
+      local addr, port, from, to = parser(pkt)
       if addr == nil then
         log.debug("unparsable command", { pattern = pattern, error = tostring(port) })
         return
       end
       local here = conn:tuple(dir)         -- the sender's view
-      local there = conn:tuple(dir == "original" and "reply" or "original")
+      local other = dir == "original" and "reply" or "original"
+      local there = conn:tuple(other)
       local daddr = there.dst
       if addr and addr ~= here.src then
         -- The command names another address than the sender's.
@@ -113,9 +130,19 @@ local function on_packet(pkt, conn)
         end
         daddr = addr
       end
-      local ok, err = expect.create{
-        src = there.src, dst = daddr, dport = port, l4 = "tcp", policy = "ftp",
-      }
+      local spec = { src = there.src, dst = daddr, dport = port, l4 = "tcp", policy = "ftp" }
+      if conn:is_nat() then
+        -- Like nf_nat_ftp: the peer must connect to the translated address
+        -- (there.dst); the data connection follows the master's NAT back
+        -- to the real port.
+        spec.nat = { dir = other, port = port }
+        local ok, err = nat.replace(pkt, from, to - from, format(there.dst, port))
+        if not ok then
+          log.warn("cannot rewrite the command, dropping it", { error = err })
+          return "drop"
+        end
+      end
+      local ok, err = expect.create(spec)
       if not ok then log.warn("cannot expect", { error = err }) end
       return
     end

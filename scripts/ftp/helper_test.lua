@@ -117,3 +117,47 @@ function Test_not_established_is_ignored(t)
   local d = c:send("original", "PORT 192,0,2,1,4,1\r\n", { ctinfo = "new" })
   t:eq(#d.expectations, 0)
 end
+
+-- NAT: the client 10.0.0.5 is masqueraded as 192.0.2.1 by the firewall.
+local SNAT = { client = "10.0.0.5", server = "192.0.2.2", sport = 40000, dport = 21, nat = { client = "192.0.2.1" } }
+-- DNAT: the public 192.0.2.2 is forwarded to the real server 10.0.0.9.
+local DNAT = { client = "192.0.2.1", server = "192.0.2.2", sport = 40000, dport = 21, nat = { server = "10.0.0.9" } }
+
+function Test_port_under_snat_is_rewritten(t)
+  local c = session(SNAT)
+  local d = c:send("original", "PORT 10,0,0,5,195,80\r\n")
+  local e = one(t, d)
+  t:eq(e.src, "192.0.2.2"); t:eq(e.dst, "192.0.2.1"); t:eq(e.dport, 50000)
+  t:eq(e.nat_dir, "reply"); t:eq(e.nat_port, 50000)
+  t:eq(d.packet, "PORT 192,0,2,1,195,80\r\n"); t:eq(d.checksums_ok, true)
+end
+
+function Test_eprt_under_snat_is_rewritten(t)
+  local c = session(SNAT)
+  local d = c:send("original", "EPRT |1|10.0.0.5|50001|\r\n")
+  one(t, d)
+  t:eq(d.packet, "EPRT |1|192.0.2.1|50001|\r\n")
+end
+
+function Test_pasv_under_dnat_is_rewritten(t)
+  local c = session(DNAT)
+  local d = c:send("reply", "227 Entering Passive Mode (10,0,0,9,4,1).\r\n")
+  local e = one(t, d)
+  t:eq(e.src, "192.0.2.1"); t:eq(e.dst, "192.0.2.2"); t:eq(e.dport, 1025)
+  t:eq(e.nat_dir, "original"); t:eq(e.nat_port, 1025)
+  t:eq(d.packet, "227 Entering Passive Mode (192,0,2,2,4,1).\r\n")
+end
+
+function Test_epsv_under_dnat_keeps_the_text(t)
+  local c = session(DNAT)
+  local d = c:send("reply", "229 Entering Extended Passive Mode (|||6446|)\r\n")
+  local e = one(t, d)
+  t:eq(e.nat_dir, "original"); t:eq(e.nat_port, 6446)
+  t:eq(d.packet, "229 Entering Extended Passive Mode (|||6446|)\r\n")
+end
+
+function Test_no_rewrite_without_nat(t)
+  local c = session(V4)
+  local d = c:send("original", "PORT 192,0,2,1,195,80\r\n")
+  t:eq(d.packet, nil); t:eq(d.expectations[1].nat_dir, nil)
+end
