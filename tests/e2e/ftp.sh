@@ -16,6 +16,10 @@
 # the same transfer with ctlua stopped, which must fail.
 #
 #   CTLUA_BIN=path/to/ctlua tests/e2e/ftp.sh
+#   CTLUA_E2E_NAT=1 ...   the firewall also masquerades the clients (IPv4 and
+#                         IPv6): active transfers then work only if ctlua
+#                         rewrote PORT/EPRT (the server refuses foreign
+#                         addresses) and the data connection follows the NAT.
 # Exit 0: passed. Output ends with "N passed, M failed".
 set -uo pipefail
 CTLUA=${CTLUA_BIN:?set CTLUA_BIN to the ctlua binary}
@@ -91,7 +95,7 @@ CTPID=$!
 for _ in $(seq 100); do grep -q "ctlua running" "$W/ctlua.log" && break; sleep 0.1; done
 if grep -q "ctlua running" "$W/ctlua.log"; then ok "ctlua run registered the helper and bound its queue"; else
   bad "ctlua run did not start"; cat "$W/ctlua.log"; echo "$pass passed, $((fail)) failed"; exit 1; fi
-"$CTLUA" helpers | tee "$W/helpers.txt" | grep -q "ftp.*queue 3" && ok "kernel lists helper ftp on queue 3" || { bad "ctlua helpers does not list ftp"; cat "$W/helpers.txt"; }
+"$CTLUA" helpers >"$W/helpers.txt" 2>&1; grep -q "ftp.*queue 3" "$W/helpers.txt" && ok "kernel lists helper ftp on queue 3" || { bad "ctlua helpers does not list ftp"; cat "$W/helpers.txt"; }
 
 { "$CTLUA" rules --config "$W/ctlua.toml"; cat <<'NFT'
 table inet filter {
@@ -102,6 +106,15 @@ table inet filter {
 	}
 }
 NFT
+if [[ ${CTLUA_E2E_NAT:-0} == 1 ]]; then cat <<'NAT'
+table inet nat {
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "f1" masquerade
+	}
+}
+NAT
+fi
 } > "$W/rules.nft"
 inns "$FW" nft -f "$W/rules.nft" && ok "rules from ctlua rules load" || { bad "nft rejected the rules"; cat "$W/rules.nft"; }
 ip netns exec "$FW" stdbuf -oL conntrack -E expect >"$W/expect.log" 2>&1 &
