@@ -103,8 +103,9 @@ local function on_packet(pkt, conn)
   end
   if not start_of_line then return end
 
-  for _, cmd in ipairs(commands[dir]) do
-    local pattern, parser, format = cmd[1], cmd[2], cmd[3]
+  local cmds = commands[dir]
+  for i = 1, #cmds do
+    local pattern, parser, format = cmds[i][1], cmds[i][2], cmds[i][3]
     if n < #pattern then
       -- A command split across segments: like the kernel, drop it and let
       -- TCP retransmit the whole line.
