@@ -12,13 +12,17 @@ go test -c -tags integration -o "$B/cthelper.test" ./runtime/cthelper || exit 1
 tests/vm/run.sh --prepare || exit 1
 export CTLUA_BIN=$B/ctlua
 pass=0 fail=0
-group() {
+# step NAME CMD...: runs CMD on the host (CMD starts its own VM).
+step() {
   local name=$1; shift
   local t0=$SECONDS
   echo "=== VM: $name"
-  if tests/vm/run.sh "$@"; then pass=$((pass+1)); echo "=== VM: $name ok ($((SECONDS-t0))s)"
+  if "$@"; then pass=$((pass+1)); echo "=== VM: $name ok ($((SECONDS-t0))s)"
   else fail=$((fail+1)); echo "=== VM: $name FAILED ($((SECONDS-t0))s)"; fi
 }
+# group NAME CMD...: runs CMD in a VM of its own.
+group() { local name=$1; shift; step "$name" tests/vm/run.sh "$@"; }
+step "kernel features (tests/vm/vm_test.go)" tests/vm/run-go-tests.sh
 group "nfnetlink_cthelper client" "$B/cthelper.test" -test.v -test.count=1
 group "seed walkthrough" bash tests/e2e/seed.sh
 group "FTP through a dropping firewall" bash tests/e2e/ftp.sh
