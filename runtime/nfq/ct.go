@@ -10,17 +10,24 @@ import (
 
 // decodeConn decodes the NFQA_CT attribute of a queued packet into the
 // engine's view of the connection. It reuses ti-mo/conntrack's decoder by
-// wrapping the nested attributes in a ctnetlink message.
-func decodeConn(family uint8, ct []byte) (*engine.Conn, error) {
+// wrapping the nested attributes in a ctnetlink message. It also returns
+// the connection's TCP sequence adjustment per direction (zero when the
+// kernel has none).
+func decodeConn(family uint8, ct []byte) (*engine.Conn, [2]seqAdjust, error) {
 	data := make([]byte, 0, 4+len(ct))
 	data = append(data, family, 0, 0, 0)
 	data = append(data, ct...)
 	var ev conntrack.Event
 	m := netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(subsysCTNL << 8)}, Data: data}
 	if err := ev.Unmarshal(m); err != nil {
-		return nil, fmt.Errorf("decode NFQA_CT: %w", err)
+		return nil, [2]seqAdjust{}, fmt.Errorf("decode NFQA_CT: %w", err)
 	}
-	return flowConn(ev.Flow), nil
+	f := ev.Flow
+	adj := [2]seqAdjust{
+		{Pos: f.SeqAdjOrig.Position, Before: int32(f.SeqAdjOrig.OffsetBefore), After: int32(f.SeqAdjOrig.OffsetAfter)},
+		{Pos: f.SeqAdjReply.Position, Before: int32(f.SeqAdjReply.OffsetBefore), After: int32(f.SeqAdjReply.OffsetAfter)},
+	}
+	return flowConn(f), adj, nil
 }
 
 // flowConn converts a ti-mo/conntrack flow to the engine's view.

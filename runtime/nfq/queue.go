@@ -41,6 +41,10 @@ type Stats struct {
 	Packets, Verdicts, WithoutConntrack, Unparsable uint64
 	ENOBUFS, SendErrors, ExtraExpectations          uint64
 	ExtraExpectationErrors                          uint64
+	// SeqAdjustFixes counts the IPv6 rewrites whose sequence adjustment
+	// was corrected over ctnetlink (see seqadj.go), and SeqAdjustFixErrors
+	// the corrections that failed.
+	SeqAdjustFixes, SeqAdjustFixErrors uint64
 }
 
 // A Queue pumps the packets of one NFQUEUE through the engine.
@@ -60,12 +64,16 @@ type Queue struct {
 
 	packets, verdicts, noCT, unparsable   atomic.Uint64
 	enobufs, sendErrors, extra, extraErrs atomic.Uint64
+	seqFixes, seqFixErrs                  atomic.Uint64
 }
 
 type job struct {
 	id   uint32
 	pkt  engine.Packet
 	conn *engine.Conn
+	// seqadj is the connection's sequence adjustment per direction, as
+	// the kernel reported it with the packet.
+	seqadj [2]seqAdjust
 }
 
 // Open binds the queue, asking the kernel for each packet's conntrack.
@@ -196,7 +204,7 @@ func (q *Queue) hook(a nfqueue.Attribute) int {
 		q.accept(id)
 		return 0
 	}
-	conn, err := decodeConn(family(&pkt), *a.Ct)
+	conn, seqadj, err := decodeConn(family(&pkt), *a.Ct)
 	if err != nil {
 		q.unparsable.Add(1)
 		q.log.Warn("cannot decode the packet's conntrack, accepting", "queue", q.cfg.Queue, "error", err)
@@ -212,7 +220,7 @@ func (q *Queue) hook(a nfqueue.Attribute) int {
 	}
 	q.busy.Add(1)
 	q.mu.RUnlock()
-	q.work[q.e.Shard(conn)%len(q.work)] <- job{id: id, pkt: pkt, conn: conn}
+	q.work[q.e.Shard(conn)%len(q.work)] <- job{id: id, pkt: pkt, conn: conn, seqadj: seqadj}
 	return 0
 }
 
@@ -239,7 +247,14 @@ func (q *Queue) handle(j *job) {
 		q.accept(j.id)
 		return
 	}
+	post := q.fixSeqAdjust(j, d.Packet)
 	q.send(m)
+	if post != nil {
+		if err := q.cfg.Expecter.SetSeqAdjust(j.conn, j.pkt.Dir(), *post); err != nil {
+			q.seqFixErrs.Add(1)
+			q.log.Warn("cannot correct the sequence adjustment", "helper", q.cfg.Helper, "error", err)
+		}
+	}
 }
 
 func (q *Queue) createExtra(conn *engine.Conn, exps []engine.Expectation) {
@@ -276,6 +291,7 @@ func (q *Queue) Stats() Stats {
 		Packets: q.packets.Load(), Verdicts: q.verdicts.Load(), WithoutConntrack: q.noCT.Load(),
 		Unparsable: q.unparsable.Load(), ENOBUFS: q.enobufs.Load(), SendErrors: q.sendErrors.Load(),
 		ExtraExpectations: q.extra.Load(), ExtraExpectationErrors: q.extraErrs.Load(),
+		SeqAdjustFixes: q.seqFixes.Load(), SeqAdjustFixErrors: q.seqFixErrs.Load(),
 	}
 }
 

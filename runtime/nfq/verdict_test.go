@@ -136,7 +136,7 @@ func TestDecodeConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := decodeConn(2, b)
+	c, _, err := decodeConn(2, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestDecodeConn(t *testing.T) {
 	if diff := cmp.Diff(want, c, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("conn (-want +got):\n%s", diff)
 	}
-	if _, err := decodeConn(2, []byte{1, 2, 3}); err == nil {
+	if _, _, err := decodeConn(2, []byte{1, 2, 3}); err == nil {
 		t.Error("garbage decoded")
 	}
 	if !bytes.Equal(addr4(netip.Addr{}), []byte{0, 0, 0, 0}) {
