@@ -177,7 +177,9 @@ loop:
 	for _, r := range runs {
 		st := r.queue.Stats()
 		log.Info("queue stats", "helper", r.name, "packets", st.Packets, "verdicts", st.Verdicts,
-			"without_conntrack", st.WithoutConntrack, "enobufs", st.ENOBUFS, "send_errors", st.SendErrors)
+			"without_conntrack", st.WithoutConntrack, "enobufs", st.ENOBUFS, "send_errors", st.SendErrors,
+			"extra_expectations", st.ExtraExpectations, "extra_expectation_errors", st.ExtraExpectationErrors,
+			"seq_adjust_fixes", st.SeqAdjustFixes, "seq_adjust_fix_errors", st.SeqAdjustFixErrors)
 	}
 	cleanup(kc, runs, cfg.Daemon.OnExit, log)
 	return runErr

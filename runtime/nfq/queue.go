@@ -241,20 +241,17 @@ func (q *Queue) handle(j *job) {
 		// only the fields it accepts there.
 		d.Update.PrivateSet = false
 	}
+	fixed := q.fixSeqAdjust(j, d.Packet)
 	m, err := verdictMessage(q.cfg.Queue, family(&j.pkt), j.id, helper, &d, exp)
 	if err != nil {
 		q.log.Error("cannot build verdict, accepting", "queue", q.cfg.Queue, "error", err)
+		if fixed {
+			q.restoreSeqAdjust(j)
+		}
 		q.accept(j.id)
 		return
 	}
-	post := q.fixSeqAdjust(j, d.Packet)
 	q.send(m)
-	if post != nil {
-		if err := q.cfg.Expecter.SetSeqAdjust(j.conn, j.pkt.Dir(), *post); err != nil {
-			q.seqFixErrs.Add(1)
-			q.log.Warn("cannot correct the sequence adjustment", "helper", q.cfg.Helper, "error", err)
-		}
-	}
 }
 
 func (q *Queue) createExtra(conn *engine.Conn, exps []engine.Expectation) {

@@ -22,16 +22,14 @@ import (
 // the firewall resets the control connection. The in-kernel NAT helpers are
 // not affected: they pass the TCP header offset themselves.
 //
-// seqAdjFix works around it from user space: it simulates what the kernel
-// will do with the misread number (nf_ct_seqadj_set is deterministic), and
-// sets the connection's adjustment over ctnetlink (CTA_SEQ_ADJ_*) so that
-// the result is what the kernel would have done with the right one. When
-// setting the right adjustment before the verdict makes the kernel's update
-// a no-op, that is all (no race). Otherwise the adjustment set before the
-// verdict makes the rewritten segment itself come out right, and the right
-// one is set just after the verdict; a segment of the same direction or an
-// ACK of the peer that the kernel sees in between is adjusted with the old
-// offset (FTP's lock-step dialogue leaves no such segment in practice).
+// The daemon works around it: nf_ct_seqadj_set() is deterministic, so
+// before the verdict it sets the connection's adjustment over ctnetlink
+// (CTA_SEQ_ADJ_*) to one that the kernel's update, with the misread
+// number, leaves alone, and that shifts this and later segments the way
+// the kernel would have with the right number (see seqAdjPlan). Nothing is
+// left to fix after the verdict, so there is no race with the peer's
+// answer, which the kernel may forward before the verdict's sendmsg
+// returns.
 
 // ctnetlink attributes for the sequence adjustment
 // (include/uapi/linux/netfilter/nfnetlink_conntrack.h).
@@ -91,27 +89,61 @@ func misreadSeq(pkt []byte) (uint32, bool) {
 	return binary.BigEndian.Uint32(pkt[off:]), true
 }
 
-// seqAdjFix plans the correction for a rewrite of the segment at seq that
-// changes its length by off, on a direction whose adjustment is cur, when
-// the kernel will read misread as the sequence number. pre is set before the
-// verdict, post after it; nil means nothing to set.
-func seqAdjFix(cur seqAdjust, seq uint32, off int32, misread uint32) (pre, post *seqAdjust) {
-	want := cur.set(seq, off)
-	if cur.set(misread, off) == want {
-		return nil, nil // the kernel gets it right by itself
+// seqAdjPlan plans the correction for a rewrite that changes the length of
+// the segment at seq by off, on a direction whose adjustment is cur, when
+// the kernel will read misread as the sequence number. It returns the
+// adjustment to set before the verdict and shift, the number to subtract
+// from the rewritten segment's sequence number; ok is false when the
+// length does not change. A kernel that reads the right number gets the
+// plain adjustment, which its update leaves as it is.
+//
+// With base the offset the segment gets now (the offset of earlier
+// rewrites), the kernel with the right number would record {seq, base,
+// base+off}: the segment keeps base, later ones get base+off. The kernel
+// leaves an adjustment alone when its offsets differ and its position is
+// not before the number it reads. So:
+//
+//   - misread at or behind seq: {seq, base, base+off} is both right and
+//     left alone.
+//   - misread ahead of seq: the segment leaves with its sequence number
+//     lowered by off (shift) and the adjustment is {lo-1+2^31, base+off,
+//     base}, with lo the lower of seq and seq-off. It gives base+off to
+//     every segment from lo up to 2^31 ahead, so the rewritten one leaves
+//     as seq+base and the later ones as before; base to those behind lo.
+//     It is left alone for any misread number up to 2^31-1-off ahead of
+//     seq (a growing rewrite whose misread number is in the last off of
+//     the half space is not corrected). ACKs of the peer for data after
+//     the segment are corrected by base+off, as they should; one for data
+//     up to seq exactly, arriving after a shrinking rewrite, is off by the
+//     shrink (a duplicate ACK; TCP ignores it).
+func seqAdjPlan(cur seqAdjust, seq uint32, off int32, misread uint32) (set seqAdjust, shift int32, ok bool) {
+	if off == 0 {
+		return seqAdjust{}, 0, false
 	}
-	if want.set(misread, off) == want {
-		return &want, nil // set it first: the kernel's update is then a no-op
+	lo := seq - uint32(max(off, 0))
+	pos := lo - 1 + 1<<31
+	base := cur.offset(seq)
+	if cur.Pos == pos && cur.Before-cur.After == off {
+		// A retransmission of a segment this plan already rewrote.
+		base = cur.After
 	}
-	// The kernel will update whatever we set; make its result adjust the
-	// rewritten segment itself by the right offset. With Before == After
-	// it always updates, to {misread, After, After+off}.
-	o := want.offset(seq)
-	x := o
-	if seqBefore(misread, seq) {
-		x = o - off
+	if !seqBefore(seq, misread) {
+		return seqAdjust{Pos: seq, Before: base, After: base + off}, 0, true
 	}
-	return &seqAdjust{Pos: misread, Before: x, After: x}, &want
+	return seqAdjust{Pos: pos, Before: base + off, After: base}, off, true
+}
+
+// setSeq sets the sequence number of the TCP segment pkt, with its L4
+// header at l4off, and updates the TCP checksum (RFC 1624).
+func setSeq(pkt []byte, l4off int, seq uint32) {
+	old := binary.BigEndian.Uint32(pkt[l4off+4:])
+	binary.BigEndian.PutUint32(pkt[l4off+4:], seq)
+	c := uint32(^binary.BigEndian.Uint16(pkt[l4off+16:]))
+	c += uint32(^uint16(old>>16)) + uint32(^uint16(old)) + seq>>16 + seq&0xffff
+	for c > 0xffff {
+		c = c&0xffff + c>>16
+	}
+	binary.BigEndian.PutUint16(pkt[l4off+16:], ^uint16(c))
 }
 
 // needsSeqAdjFix reports whether a verdict that rewrites j's packet to pkt
@@ -126,34 +158,49 @@ func needsSeqAdjFix(j *job, pkt []byte) (off int32, ok bool) {
 	return off, off != 0
 }
 
-// fixSeqAdjust applies the part of the correction that goes before the
-// verdict and returns the part that goes after it (nil for none).
-func (q *Queue) fixSeqAdjust(j *job, pkt []byte) *seqAdjust {
+// fixSeqAdjust prepares a verdict that rewrites j's packet to pkt for the
+// kernel's IPv6 sequence adjustment bug: it sets the connection's
+// adjustment and, when the plan says so, lowers the rewritten segment's
+// sequence number in pkt. It reports whether it changed the adjustment.
+func (q *Queue) fixSeqAdjust(j *job, pkt []byte) bool {
 	off, ok := needsSeqAdjFix(j, pkt)
 	if !ok {
-		return nil
+		return false
 	}
 	misread, ok := misreadSeq(pkt)
 	if !ok {
-		return nil
+		return false
 	}
 	dir := j.pkt.Dir()
-	pre, post := seqAdjFix(j.seqadj[dir], j.pkt.Seq, off, misread)
-	if pre == nil {
-		return nil
+	set, shift, ok := seqAdjPlan(j.seqadj[dir], j.pkt.Seq, off, misread)
+	if !ok {
+		return false
 	}
 	if q.cfg.Expecter == nil {
+		q.seqFixErrs.Add(1)
 		q.log.Warn("IPv6 rewrite changes the segment's length and no ctnetlink socket is configured: "+
 			"the kernel will adjust the sequence numbers wrongly", "helper", q.cfg.Helper)
-		return nil
+		return false
 	}
 	q.seqFixes.Add(1)
-	if err := q.cfg.Expecter.SetSeqAdjust(j.conn, dir, *pre); err != nil {
+	if err := q.cfg.Expecter.SetSeqAdjust(j.conn, dir, set); err != nil {
 		q.seqFixErrs.Add(1)
 		q.log.Warn("cannot correct the sequence adjustment", "helper", q.cfg.Helper, "error", err)
-		return nil
+		return false
 	}
-	return post
+	if shift != 0 {
+		setSeq(pkt, j.pkt.L4Off, j.pkt.Seq-uint32(shift))
+	}
+	return true
+}
+
+// restoreSeqAdjust puts back the adjustment fixSeqAdjust changed, for a
+// verdict that goes without the rewritten packet after all.
+func (q *Queue) restoreSeqAdjust(j *job) {
+	if err := q.cfg.Expecter.SetSeqAdjust(j.conn, j.pkt.Dir(), j.seqadj[j.pkt.Dir()]); err != nil {
+		q.seqFixErrs.Add(1)
+		q.log.Warn("cannot restore the sequence adjustment", "helper", q.cfg.Helper, "error", err)
+	}
 }
 
 // SetSeqAdjust sets the TCP sequence adjustment of one direction of conn
