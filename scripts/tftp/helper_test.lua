@@ -40,3 +40,26 @@ function Test_nat_follows_master(t)
   t:eq(e.src, "192.0.2.2"); t:eq(e.dst, "192.0.2.1"); t:eq(e.dport, 40000)
   t:eq(e.nat_dir, "reply"); t:eq(e.nat_port, 40000)
 end
+
+function Test_retransmitted_request(t)
+  -- A retransmitted request (same client port, same master connection)
+  -- expects the same flow again: the conntrack replaces the pending
+  -- expectation, as the kernel does (tests/oracle: retransmit captures).
+  local c = testing.load("helper.lua"):conn(V4)
+  local first = c:send("original", "\0\1a.txt\0octet\0", { ctinfo = "new" })
+  local again = c:send("original", "\0\1a.txt\0octet\0")
+  t:eq(#first.expectations, 1); t:eq(#again.expectations, 1)
+  local a, b = first.expectations[1] or {}, again.expectations[1] or {}
+  t:eq(b.src, a.src); t:eq(b.dst, a.dst); t:eq(b.dport, a.dport); t:eq(b.dport, 40000)
+end
+
+function Test_options_are_ignored(t)
+  -- RFC 2347 options after the mode (curl sends tsize, blksize, timeout)
+  -- change nothing; the OACK the server answers with is not a request.
+  local c = testing.load("helper.lua"):conn(V6)
+  local d = c:send("original", "\0\2up.bin\0octet\0tsize\0209\0blksize\0512\0timeout\0003\0", { ctinfo = "new" })
+  t:eq(#d.expectations, 1)
+  t:eq((d.expectations[1] or {}).dst, "2001:db8::1")
+  d = c:send("reply", "\0\6tsize\0209\0")
+  t:eq(#d.expectations, 0)
+end
