@@ -19,7 +19,9 @@ var expectFields = map[string]bool{
 }
 
 // openExpect builds the expect module: expect.create{...} validates an
-// expectation and adds it to the packet's decision.
+// expectation and adds it to the packet's decision; expect.hunt{...}
+// inserts one at once, looking for a free destination port like the
+// kernel's NAT helpers, and returns the port it got.
 func openExpect(L *lua.LState, s *engine.Session) lua.LValue {
 	return L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
 		"create": func(L *lua.LState) int {
@@ -34,6 +36,24 @@ func openExpect(L *lua.LState, s *engine.Session) lua.LValue {
 			}
 			c.Decision.Expectations = append(c.Decision.Expectations, e)
 			L.Push(lua.LTrue)
+			return 1
+		},
+		"hunt": func(L *lua.LState) int {
+			c := call(L, s, "expect.hunt")
+			spec := L.CheckTable(1)
+			x := s.Expecter()
+			if x == nil {
+				return fail(L, "expect.hunt: this runtime cannot insert expectations at once (no expecter)")
+			}
+			e, err := buildExpectation(c, spec)
+			if err != nil {
+				return fail(L, "expect: %v", err)
+			}
+			port, err := engine.HuntPort(x, c.Conn, &e)
+			if err != nil {
+				return fail(L, "expect.hunt: %v", err)
+			}
+			L.Push(lua.LNumber(port))
 			return 1
 		},
 	})

@@ -24,6 +24,9 @@ type Config struct {
 	Modules []Module
 	// Conntrack answers scripts' conntrack queries; may be nil.
 	Conntrack Conntrack
+	// Expecter inserts expectations at once for scripts that hunt for a
+	// port (expect.hunt); may be nil.
+	Expecter Expecter
 	// Logger receives script logs and failures; nil discards them.
 	Logger *slog.Logger
 	// LogRate and LogBurst bound the log records per second of each

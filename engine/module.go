@@ -28,6 +28,7 @@ type Module interface {
 type Session struct {
 	call      *Call
 	conntrack Conntrack
+	expecter  Expecter
 }
 
 // Call returns the invocation in progress, or nil when the state is not
@@ -36,6 +37,10 @@ func (s *Session) Call() *Call { return s.call }
 
 // Conntrack returns the engine's conntrack query interface, or nil.
 func (s *Session) Conntrack() Conntrack { return s.conntrack }
+
+// Expecter returns the engine's Expecter, or nil when expectations can
+// only travel in decisions.
+func (s *Session) Expecter() Expecter { return s.expecter }
 
 // A Call is one invocation of a helper's on_packet. Modules record their
 // effects in its Decision.

@@ -55,6 +55,7 @@ type connState struct {
 func newWorker(e *Engine) (*worker, error) {
 	w := &worker{e: e, inst: map[string]*instance{}, states: map[stateKey]*connState{}}
 	w.sess.conntrack = e.cfg.Conntrack
+	w.sess.expecter = e.cfg.Expecter
 	L, err := newSandbox(e.cfg.Modules, &w.sess)
 	if err != nil {
 		return nil, err

@@ -77,7 +77,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 
 func replayOnce(script, capture string, opt replay.Options, options []string, asJSON, all bool, stdout, stderr io.Writer) int {
 	rp := replay.New(opt)
-	e, err := engine.New(engine.Config{Workers: 1, Modules: modules(), Conntrack: rp.Conntrack()})
+	e, err := engine.New(engine.Config{Workers: 1, Modules: modules(), Conntrack: rp.Conntrack(), Expecter: rp.Expecter()})
 	if err != nil {
 		fmt.Fprintln(stderr, "ctlua:", err)
 		return exitFailed
@@ -219,6 +219,8 @@ func (p *tablePrinter) event(ev replay.Event) {
 	case replay.EventRelated:
 		fmt.Fprintf(p.w, "%5d %9s %5d   RELATED %s to conn of %s via expectation\n", ev.Index, fmtDur(ev.Time), ev.Conn.ID,
 			ev.Conn.Orig, ev.Expect.Master)
+	case replay.EventExpectRefused:
+		fmt.Fprintf(p.w, "%5s %9s %5s   expectation refused (%s): %s\n", "", "", "", ev.Reason, ev.Expect.String())
 	case replay.EventExpectGone:
 		if p.all {
 			fmt.Fprintf(p.w, "%5s %9s %5s   expectation %s: %s\n", "", "", "", ev.Reason, ev.Expect.String())
@@ -326,6 +328,8 @@ func (p *jsonPrinter) event(ev replay.Event) {
 			"dport": ev.Conn.Orig.DstPort, "proto": engine.ProtoName(ev.Conn.Orig.Proto),
 			"master_src": ev.Expect.Master.Src.String(), "master_sport": ev.Expect.Master.SrcPort,
 			"master_dst": ev.Expect.Master.Dst.String(), "master_dport": ev.Expect.Master.DstPort})
+	case replay.EventExpectRefused:
+		p.enc.Encode(map[string]any{"type": "expect_refused", "n": ev.Index, "reason": ev.Reason, "expectation": expectJSON(ev.Expect)})
 	case replay.EventExpectGone:
 		if p.all {
 			p.enc.Encode(map[string]any{"type": "expect_gone", "n": ev.Index, "reason": ev.Reason, "expectation": expectJSON(ev.Expect)})

@@ -62,8 +62,13 @@ func Run(ctx context.Context, opt Options) error {
 		return fmt.Errorf("kernel check: %w", err)
 	}
 	defer ct.Close()
+	exp, err := nfq.DialExpecter(0)
+	if err != nil {
+		return fmt.Errorf("kernel check: %w", err)
+	}
+	defer exp.Close()
 	e, err := engine.New(engine.Config{Workers: cfg.Daemon.Workers, Budget: cfg.Daemon.Budget.Duration,
-		Modules: opt.Modules, Conntrack: ct, Logger: log})
+		Modules: opt.Modules, Conntrack: ct, Expecter: exp, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -94,12 +99,6 @@ func Run(ctx context.Context, opt Options) error {
 			r.kernel = append(r.kernel, kh)
 		}
 	}
-	exp, err := nfq.DialExpecter(0)
-	if err != nil {
-		cleanup(kc, runs, "delete", log)
-		return err
-	}
-	defer exp.Close()
 	for _, r := range runs {
 		q, err := nfq.Open(e, nfq.Config{Queue: *r.cfg.Queue, Helper: r.name, MaxQueueLen: r.cfg.QueueLen,
 			FailOpen: r.cfg.FailOpen == nil || *r.cfg.FailOpen, Expecter: exp, Logger: log})

@@ -2,6 +2,7 @@ package nfq
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -31,6 +32,18 @@ func DialExpecter(netns int) (*Expecter, error) {
 
 // Close closes the socket.
 func (x *Expecter) Close() error { return x.c.Close() }
+
+// Expect implements engine.Expecter: it creates e for master over
+// ctnetlink. The kernel's EBUSY (another master's expectation clashes)
+// wraps engine.ErrExpectClash; an equal expectation of the same master is
+// replaced by the kernel.
+func (x *Expecter) Expect(master *engine.Conn, e *engine.Expectation) error {
+	err := x.Create(master.Orig, e)
+	if errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("%w: %w", engine.ErrExpectClash, err)
+	}
+	return err
+}
 
 // Create creates e with master as the master connection's original tuple.
 func (x *Expecter) Create(master engine.Tuple, e *engine.Expectation) error {

@@ -22,8 +22,12 @@ const (
 	EventRelated
 	// EventExpect is an expectation a decision created.
 	EventExpect
-	// EventExpectGone is an expectation that expired or was evicted.
+	// EventExpectGone is an expectation that expired, was evicted, or was
+	// replaced by an equal one.
 	EventExpectGone
+	// EventExpectRefused is an expectation of a decision that the table
+	// refused (Reason says why), as the kernel would have.
+	EventExpectRefused
 	// EventClosed is a connection that ended.
 	EventClosed
 )
@@ -41,7 +45,8 @@ type Event struct {
 	Helped   bool
 	Decision *engine.Decision
 	Expect   *Expectation
-	// Reason says why an expectation is gone: "expired" or "evicted".
+	// Reason says why an expectation is gone ("expired", "evicted",
+	// "replaced") or was refused.
 	Reason string
 }
 
@@ -76,6 +81,10 @@ func New(opt Options) *Replayer {
 
 // Conntrack returns the simulated conntrack.
 func (r *Replayer) Conntrack() engine.Conntrack { return r.t }
+
+// Expecter returns the simulated conntrack's expectation table, for
+// engine.Config.Expecter: scripts' expect.hunt inserts there.
+func (r *Replayer) Expecter() engine.Expecter { return r.t }
 
 // Run replays the capture read from in through helper, calling sink for
 // every event. A Replayer runs one capture; make a new one for the next.
@@ -189,6 +198,7 @@ func (r *Replayer) step(e *engine.Engine, helper string, ports []uint16, pkt *en
 	ev.Kind, ev.Conn, ev.Packet, ev.Helped = EventPacket, &c.c, pkt, c.helped
 	if c.helped {
 		sum.Helped++
+		t.now, t.spec, t.pending = ts, &h.Spec, t.pending[:0]
 		d := e.Handle(helper, pkt, &c.c)
 		ev.Decision = &d
 		if d.Err != nil {
@@ -209,14 +219,17 @@ func (r *Replayer) step(e *engine.Engine, helper string, ports []uint16, pkt *en
 		}
 		sink(ev)
 		for _, x := range d.Expectations {
-			pol := h.Spec.Policies[x.Class]
-			ex := &Expectation{Expectation: x, Master: c.c.Orig, MasterHelper: c.c.Helper, Timeout: pol.Timeout,
-				Created: ts, Expires: ts.Add(pol.Timeout), masterID: c.c.ID}
-			t.insert(ex, pol.MaxExpected, func(old *Expectation) {
-				sink(Event{Kind: EventExpectGone, Index: ev.Index, Time: ev.Time, Expect: old, Reason: "evicted"})
-			})
-			sum.Expectations++
-			sink(Event{Kind: EventExpect, Index: ev.Index, Time: ev.Time, Conn: &c.c, Expect: ex})
+			if err := t.related(&c.c, x); err != nil {
+				t.pending = append(t.pending, Event{Kind: EventExpectRefused, Conn: &c.c,
+					Expect: &Expectation{Expectation: x, Master: c.c.Orig, MasterHelper: c.c.Helper}, Reason: err.Error()})
+			}
+		}
+		for _, pe := range t.pending {
+			pe.Index, pe.Time = ev.Index, ev.Time
+			if pe.Kind == EventExpect {
+				sum.Expectations++
+			}
+			sink(pe)
 		}
 	} else {
 		sink(ev)

@@ -94,7 +94,7 @@ return { name = "x", l4 = "tcp", ports = {21}, private_size = 4,
 
 func run(t *testing.T, maxExp, timeout int, in *bytes.Buffer) ([]Event, Summary) {
 	r := New(Options{})
-	e, err := engine.New(engine.Config{Workers: 1, Modules: append(bindings.Default(), expectModule{}), Conntrack: r.Conntrack()})
+	e, err := engine.New(engine.Config{Workers: 1, Modules: append(bindings.Default(), expectModule{}), Conntrack: r.Conntrack(), Expecter: r.Expecter()})
 	if err != nil {
 		t.Fatal(err)
 	}

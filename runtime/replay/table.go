@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -37,7 +38,17 @@ type table struct {
 	conns  map[engine.Tuple]*conn
 	exps   []*Expectation
 	nextID uint32
+
+	// While a packet is handled: its capture time, the helper's policies,
+	// and the expectation events to report after the packet's own.
+	now     time.Time
+	spec    *engine.Spec
+	pending []Event
 }
+
+// errSameOtherClass is the kernel's EALREADY: the master already has an
+// equal expectation of another class.
+var errSameOtherClass = errors.New("the master has an equal expectation of another class")
 
 func newTable() *table { return &table{conns: map[engine.Tuple]*conn{}} }
 
@@ -89,23 +100,54 @@ func (t *table) match(tu engine.Tuple) *Expectation {
 	return nil
 }
 
-// insert adds an expectation; when the master already has max of the
-// class, the oldest of them is evicted first, like the kernel's
-// evict_oldest_expect.
-func (t *table) insert(x *Expectation, max uint32, evicted func(*Expectation)) {
+// Expect implements engine.Expecter for the packet being handled: the
+// expectation is inserted at once, under the helper's policy.
+func (t *table) Expect(master *engine.Conn, e *engine.Expectation) error {
+	return t.related(master, *e)
+}
+
+// related inserts x for master like nf_ct_expect_related, under the
+// policy of its class: an equal expectation of the same master and class
+// is replaced, one that clashes with another master's is refused
+// (ErrExpectClash, the kernel's EBUSY), and when the master already has
+// max_expected of the class the oldest goes (evict_oldest_expect). Events
+// for what happened wait in t.pending.
+func (t *table) related(master *engine.Conn, x engine.Expectation) error {
+	pol := t.spec.Policies[x.Class]
+	ex := &Expectation{Expectation: x, Master: master.Orig, MasterHelper: master.Helper, Timeout: pol.Timeout,
+		Created: t.now, Expires: t.now.Add(pol.Timeout), masterID: master.ID}
+	for i, y := range t.exps {
+		if y.masterID == ex.masterID && y.Tuple == ex.Tuple && y.Mask == ex.Mask {
+			if y.Class != ex.Class {
+				return fmt.Errorf("expectation %s: %w", &x, errSameOtherClass)
+			}
+			t.drop(i, "replaced")
+			break
+		}
+		if y.Clashes(&ex.Expectation) {
+			return fmt.Errorf("expectation %s: %w", &x, engine.ErrExpectClash)
+		}
+	}
 	var n uint32
 	oldest := -1
 	for i, y := range t.exps {
-		if y.masterID == x.masterID && y.Class == x.Class {
+		if y.masterID == ex.masterID && y.Class == ex.Class {
 			n++
 			if oldest < 0 {
 				oldest = i
 			}
 		}
 	}
-	if n >= max && oldest >= 0 {
-		evicted(t.exps[oldest])
-		t.exps = append(t.exps[:oldest], t.exps[oldest+1:]...)
+	if n >= pol.MaxExpected && oldest >= 0 {
+		t.drop(oldest, "evicted")
 	}
-	t.exps = append(t.exps, x)
+	t.exps = append(t.exps, ex)
+	t.pending = append(t.pending, Event{Kind: EventExpect, Conn: master, Expect: ex})
+	return nil
+}
+
+// drop removes the i'th expectation, reporting why.
+func (t *table) drop(i int, reason string) {
+	t.pending = append(t.pending, Event{Kind: EventExpectGone, Expect: t.exps[i], Reason: reason})
+	t.exps = append(t.exps[:i], t.exps[i+1:]...)
 }

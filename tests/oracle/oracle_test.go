@@ -95,7 +95,7 @@ func fromMap(m map[string]any) expectation {
 
 func replayExpectations(t *testing.T, helper, pcap string) ([]expectation, int) {
 	rp := replay.New(replay.Options{})
-	e, err := engine.New(engine.Config{Workers: 1, Modules: append(bindings.Default(), stdlib.Modules()...), Conntrack: rp.Conntrack()})
+	e, err := engine.New(engine.Config{Workers: 1, Modules: append(bindings.Default(), stdlib.Modules()...), Conntrack: rp.Conntrack(), Expecter: rp.Expecter()})
 	if err != nil {
 		t.Fatal(err)
 	}
