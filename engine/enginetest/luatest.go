@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -30,7 +31,10 @@ import (
 //
 // A decision is a table {verdict, expectations, error, logs, packet}; each
 // expectation is {src, dst, sport, dport, mask_src, mask_dst, mask_sport,
-// mask_dport, l4, policy, class, helper, permanent, nat_dir, nat_port}.
+// mask_dport, l4, policy, class, helper, permanent, nat_dir, nat_port,
+// inserted}; inserted ones came from expect.hunt, which the harness
+// serves with a table of its own: h:occupy{src=, dst=, dport=} makes
+// another connection's expectation hold a tuple.
 func RunLuaTests(t *testing.T, file string, modules []engine.Module) int {
 	t.Helper()
 	src, err := os.ReadFile(file)
@@ -91,6 +95,35 @@ func RunLuaTests(t *testing.T, file string, modules []engine.Module) int {
 type luaHelper struct {
 	e    *engine.Engine
 	name string
+	x    *fakeExpecter
+}
+
+// fakeExpecter is the tests' engine.Expecter: a table of live
+// expectations with the kernel's clash rule, and the ones inserted while
+// the current packet is handled.
+type fakeExpecter struct {
+	live   []fakeExpectation
+	recent []engine.Expectation
+}
+
+type fakeExpectation struct {
+	master uint32 // 0: another connection's (h:occupy)
+	e      engine.Expectation
+}
+
+func (f *fakeExpecter) Expect(master *engine.Conn, e *engine.Expectation) error {
+	for i, y := range f.live {
+		if y.master == master.ID && y.e.Tuple == e.Tuple && y.e.Mask == e.Mask {
+			f.live = append(f.live[:i], f.live[i+1:]...)
+			break
+		}
+		if y.master != master.ID && y.e.Clashes(e) {
+			return fmt.Errorf("expectation %s: %w", e, engine.ErrExpectClash)
+		}
+	}
+	f.live = append(f.live, fakeExpectation{master.ID, *e})
+	f.recent = append(f.recent, *e)
+	return nil
 }
 
 type luaConn struct {
@@ -124,7 +157,8 @@ func registerTypes(L *lua.LState) {
 	}))
 	hm := L.NewTypeMetatable("testing.helper")
 	L.SetField(hm, "__index", L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
-		"conn": luaNewConn,
+		"conn":   luaNewConn,
+		"occupy": luaOccupy,
 	}))
 	cm := L.NewTypeMetatable("testing.conn")
 	L.SetField(cm, "__index", L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
@@ -149,7 +183,8 @@ func luaLoad(L *lua.LState, dir string, modules []engine.Module) int {
 			}
 		})
 	}
-	e, err := engine.New(engine.Config{Workers: 1, Modules: modules})
+	x := &fakeExpecter{}
+	e, err := engine.New(engine.Config{Workers: 1, Modules: modules, Expecter: x})
 	if err != nil {
 		L.RaiseError("%v", err)
 	}
@@ -159,7 +194,7 @@ func luaLoad(L *lua.LState, dir string, modules []engine.Module) int {
 		L.RaiseError("%v", err)
 	}
 	ud := L.NewUserData()
-	ud.Value = &luaHelper{e: e, name: h.Spec.Name}
+	ud.Value = &luaHelper{e: e, name: h.Spec.Name, x: x}
 	L.SetMetatable(ud, L.GetTypeMetatable("testing.helper"))
 	L.Push(ud)
 	return 1
@@ -201,6 +236,43 @@ func luaNewConn(L *lua.LState) int {
 	L.SetMetatable(ud, L.GetTypeMetatable("testing.conn"))
 	L.Push(ud)
 	return 1
+}
+
+// luaOccupy implements h:occupy{src=, dst=, dport=, l4=}: another
+// connection's expectation (full masks, any source port) now holds that
+// tuple, so expect.hunt must look for another port.
+func luaOccupy(L *lua.LState) int {
+	h := L.CheckUserData(1).Value.(*luaHelper)
+	t := L.CheckTable(2)
+	var e engine.Expectation
+	var err error
+	parse := func(k string) netip.Addr {
+		a, perr := netip.ParseAddr(t.RawGetString(k).String())
+		if perr != nil && err == nil {
+			err = fmt.Errorf("%s: %v", k, perr)
+		}
+		return a.Unmap()
+	}
+	e.Tuple.Src, e.Tuple.Dst = parse("src"), parse("dst")
+	if err != nil {
+		L.ArgError(2, err.Error())
+	}
+	e.Tuple.Proto = engine.ProtoTCP
+	if t.RawGetString("l4").String() == "udp" {
+		e.Tuple.Proto = engine.ProtoUDP
+	}
+	port, ok := t.RawGetString("dport").(lua.LNumber)
+	if !ok {
+		L.ArgError(2, "dport must be a number")
+	}
+	e.Tuple.DstPort = uint16(port)
+	ones := netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	if e.Tuple.Src.Is6() {
+		ones = netip.AddrFrom16([16]byte{255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255})
+	}
+	e.Mask = engine.Tuple{Src: ones, Dst: ones, DstPort: 0xffff, Proto: 0xff}
+	h.x.live = append(h.x.live, fakeExpectation{0, e})
+	return 0
 }
 
 // luaSend implements c:send(dir, payload [, {ctinfo=, seq=}]) and returns
@@ -246,15 +318,19 @@ func luaSend(L *lua.LState) int {
 	}
 	p := seg.Packet(ctinfo)
 	lc.seq[dir] = seq + uint32(len(payload))
+	lc.h.x.recent = nil
 	d := lc.h.e.Handle(lc.h.name, p, c)
 	if d.Update.PrivateSet {
 		c.Private = d.Update.Private
 	}
-	L.Push(decisionTable(L, &d, p))
+	L.Push(decisionTable(L, &d, p, lc.h.x.recent))
 	return 1
 }
 
-func decisionTable(L *lua.LState, d *engine.Decision, p *engine.Packet) *lua.LTable {
+// decisionTable turns a decision into the table tests read; inserted are
+// the expectations the script inserted at once (expect.hunt), listed
+// after the decision's with inserted = true.
+func decisionTable(L *lua.LState, d *engine.Decision, p *engine.Packet, inserted []engine.Expectation) *lua.LTable {
 	t := L.NewTable()
 	t.RawSetString("verdict", lua.LString(d.Verdict.String()))
 	if d.Err != nil {
@@ -265,8 +341,9 @@ func decisionTable(L *lua.LState, d *engine.Decision, p *engine.Packet) *lua.LTa
 		t.RawSetString("checksums_ok", lua.LBool(Checksums(d.Packet)))
 	}
 	exps := L.NewTable()
-	for _, e := range d.Expectations {
+	for i, e := range append(slices.Clip(d.Expectations), inserted...) {
 		x := L.NewTable()
+		x.RawSetString("inserted", lua.LBool(i >= len(d.Expectations)))
 		x.RawSetString("src", lua.LString(e.Tuple.Src.String()))
 		x.RawSetString("dst", lua.LString(e.Tuple.Dst.String()))
 		x.RawSetString("sport", lua.LNumber(e.Tuple.SrcPort))

@@ -134,14 +134,21 @@ local function on_packet(pkt, conn)
       local spec = { src = there.src, dst = daddr, dport = port, l4 = "tcp", policy = "ftp" }
       if conn:is_nat() then
         -- Like nf_nat_ftp: the peer must connect to the translated address
-        -- (there.dst); the data connection follows the master's NAT back
-        -- to the real port.
+        -- (there.dst), on the announced port or, when another
+        -- connection's expectation holds it, on a free one; the data
+        -- connection follows the master's NAT back to the real port.
         spec.nat = { dir = other, port = port }
-        local ok, err = nat.replace(pkt, from, to - from, format(there.dst, port))
-        if not ok then
-          log.warn("cannot rewrite the command, dropping it", { error = err })
+        local got, err = expect.hunt(spec)
+        if not got then
+          log.warn("no port for the data connection, dropping the command", { error = err })
           return "drop"
         end
+        local ok, rerr = nat.replace(pkt, from, to - from, format(there.dst, got))
+        if not ok then
+          log.warn("cannot rewrite the command, dropping it", { error = rerr })
+          return "drop"
+        end
+        return
       end
       local ok, err = expect.create(spec)
       if not ok then log.warn("cannot expect", { error = err }) end

@@ -161,3 +161,38 @@ function Test_no_rewrite_without_nat(t)
   local d = c:send("original", "PORT 192,0,2,1,195,80\r\n")
   t:eq(d.packet, nil); t:eq(d.expectations[1].nat_dir, nil)
 end
+
+-- Port hunting: another connection (a second client behind the same
+-- masquerade) already expects the announced port on the public address.
+function Test_port_hunting_under_snat(t)
+  local h = testing.load("helper.lua")
+  h:occupy{ src = "192.0.2.2", dst = "192.0.2.1", dport = 50000 }
+  local c = session(SNAT, h)
+  local d = c:send("original", "PORT 10,0,0,5,195,80\r\n")
+  local e = one(t, d)
+  t:eq(e.inserted, true)
+  t:eq(e.nat_port, 50000, "the data connection still goes to the client's real port")
+  if e.dport <= 50000 then t:errorf("hunted port " .. e.dport .. " is not above 50000") end
+  t:eq(d.packet, string.format("PORT 192,0,2,1,%d,%d\r\n", math.floor(e.dport / 256), e.dport % 256))
+  t:eq(d.checksums_ok, true)
+end
+
+function Test_epsv_hunting_under_dnat(t)
+  local h = testing.load("helper.lua")
+  h:occupy{ src = "192.0.2.1", dst = "192.0.2.2", dport = 6446 }
+  local c = session(DNAT, h)
+  local d = c:send("reply", "229 Entering Extended Passive Mode (|||6446|)\r\n")
+  local e = one(t, d)
+  t:eq(e.nat_port, 6446)
+  if e.dport == 6446 then t:errorf("the occupied port was used") end
+  t:eq(d.packet, "229 Entering Extended Passive Mode (|||" .. e.dport .. "|)\r\n")
+end
+
+function Test_all_ports_taken_drops_the_command(t)
+  local h = testing.load("helper.lua")
+  for p = 65530, 65535 do h:occupy{ src = "192.0.2.2", dst = "192.0.2.1", dport = p } end
+  local c = session(SNAT, h)
+  local d = c:send("original", "PORT 10,0,0,5,255,250\r\n")
+  t:eq(d.verdict, "drop"); t:eq(#d.expectations, 0); t:eq(d.packet, nil)
+  t:eq(d.logs[#d.logs], "no port for the data connection, dropping the command")
+end
