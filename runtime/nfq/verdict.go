@@ -25,12 +25,20 @@ func verdictMessage(queue uint16, family uint8, id uint32, helper string, d *eng
 		ae.Bytes(nfqaPayload, d.Packet)
 	}
 	u := &d.Update
-	// NFQA_CT is needed for any conntrack change, and for an expectation:
-	// the kernel only attaches NFQA_EXP when NFQA_CT parsed.
-	if !u.IsZero() || exp != nil {
+	// NFQA_CT is needed for any conntrack change, for an expectation (the
+	// kernel only attaches NFQA_EXP when NFQA_CT parsed) and for a
+	// rewritten packet: the kernel adjusts the TCP sequence numbers after
+	// a length change only when the verdict carries NFQA_CT. For a
+	// rewrite alone it is empty, which the kernel accepts on any
+	// connection, an expected one too.
+	withHelp := !u.IsZero() || exp != nil
+	if withHelp || d.Packet != nil {
 		ae.Nested(nfqaCT, func(ae *netlink.AttributeEncoder) error {
 			if u.TimeoutSet {
 				ae.Uint32(ctaTimeout, u.Timeout)
+			}
+			if !withHelp {
+				return nil
 			}
 			ae.Nested(ctaHelp, func(ae *netlink.AttributeEncoder) error {
 				ae.String(ctaHelpName, helper)

@@ -47,6 +47,7 @@ func TestVerdictMessageBytes(t *testing.T) {
 				2, 0, 0, 5,
 				12, 0, 2, 0, 0, 0, 0, 1, 0, 0, 0, 7,
 				7, 0, 10, 0, 0x45, 1, 2, 0, // NFQA_PAYLOAD + padding
+				4, 0, 11, 0x80, // NFQA_CT, empty: the kernel then adjusts TCP sequence numbers
 			},
 		},
 	}
