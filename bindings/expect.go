@@ -21,7 +21,9 @@ var expectFields = map[string]bool{
 // openExpect builds the expect module: expect.create{...} validates an
 // expectation and adds it to the packet's decision; expect.hunt{...}
 // inserts one at once, looking for a free destination port like the
-// kernel's NAT helpers, and returns the port it got.
+// kernel's NAT helpers, and returns the port it got; expect.insert{...}
+// inserts one at once without hunting, and says whether the kernel took
+// it.
 func openExpect(L *lua.LState, s *engine.Session) lua.LValue {
 	return L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
 		"create": func(L *lua.LState) int {
@@ -39,15 +41,9 @@ func openExpect(L *lua.LState, s *engine.Session) lua.LValue {
 			return 1
 		},
 		"hunt": func(L *lua.LState) int {
-			c := call(L, s, "expect.hunt")
-			spec := L.CheckTable(1)
-			x := s.Expecter()
-			if x == nil {
-				return fail(L, "expect.hunt: this runtime cannot insert expectations at once (no expecter)")
-			}
-			e, err := buildExpectation(c, spec)
-			if err != nil {
-				return fail(L, "expect: %v", err)
+			x, c, e, n := insertArgs(L, s, "expect.hunt")
+			if n > 0 {
+				return n
 			}
 			port, err := engine.HuntPort(x, c.Conn, &e)
 			if err != nil {
@@ -56,7 +52,33 @@ func openExpect(L *lua.LState, s *engine.Session) lua.LValue {
 			L.Push(lua.LNumber(port))
 			return 1
 		},
+		"insert": func(L *lua.LState) int {
+			x, c, e, n := insertArgs(L, s, "expect.insert")
+			if n > 0 {
+				return n
+			}
+			if err := x.Expect(c.Conn, &e); err != nil {
+				return fail(L, "expect.insert: %v", err)
+			}
+			L.Push(lua.LTrue)
+			return 1
+		},
 	})
+}
+
+// insertArgs reads the argument of the functions that insert at once; n
+// is the number of results to return instead when they cannot.
+func insertArgs(L *lua.LState, s *engine.Session, fn string) (x engine.Expecter, c *engine.Call, e engine.Expectation, n int) {
+	c = call(L, s, fn)
+	spec := L.CheckTable(1)
+	if x = s.Expecter(); x == nil {
+		return nil, c, e, fail(L, "%s: this runtime cannot insert expectations at once (no expecter)", fn)
+	}
+	e, err := buildExpectation(c, spec)
+	if err != nil {
+		return nil, c, e, fail(L, "expect: %v", err)
+	}
+	return x, c, e, 0
 }
 
 // buildExpectation validates a Lua expectation table against the call's

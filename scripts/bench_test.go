@@ -11,7 +11,8 @@ import (
 // helper: Engine.Handle from packet in to decision out, with the Lua call,
 // the module calls and the decision.
 func BenchmarkFTP(b *testing.B) {
-	e, err := engine.New(engine.Config{Workers: 1, Modules: modules()})
+	x := &enginetest.Expecter{}
+	e, err := engine.New(engine.Config{Workers: 1, Modules: modules(), Expecter: x})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -39,11 +40,13 @@ func BenchmarkFTP(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			if d := e.Handle("ftp", c.pkt, conn); len(d.Expectations) != c.expect || d.Err != nil {
-				b.Fatalf("decision: %d expectations (want %d), err %v", len(d.Expectations), c.expect, d.Err)
+			x.Inserted = nil
+			if d := e.Handle("ftp", c.pkt, conn); len(x.Inserted) != c.expect || d.Err != nil {
+				b.Fatalf("decision: %d expectations (want %d), err %v", len(x.Inserted), c.expect, d.Err)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
+				x.Inserted = x.Inserted[:0]
 				e.Handle("ftp", c.pkt, conn)
 			}
 		})

@@ -197,7 +197,7 @@ func (p *tablePrinter) event(ev replay.Event) {
 		var notes []string
 		if d := ev.Decision; d != nil {
 			verdict = d.Verdict.String()
-			if n := len(d.Expectations); n > 0 {
+			if n := ev.Expected; n > 0 {
 				notes = append(notes, fmt.Sprintf("+%d expect", n))
 			}
 			if d.Packet != nil {
@@ -302,7 +302,7 @@ func (p *jsonPrinter) event(ev replay.Event) {
 			"proto": engine.ProtoName(ev.Packet.Proto), "payload": summarize(ev.Packet.Payload())}
 		if d := ev.Decision; d != nil {
 			m["verdict"] = d.Verdict.String()
-			m["expectations"] = len(d.Expectations)
+			m["expectations"] = ev.Expected
 			m["mangled"] = d.Packet != nil
 			if d.Err != nil {
 				m["error"] = d.Err.Error()

@@ -95,35 +95,7 @@ func RunLuaTests(t *testing.T, file string, modules []engine.Module) int {
 type luaHelper struct {
 	e    *engine.Engine
 	name string
-	x    *fakeExpecter
-}
-
-// fakeExpecter is the tests' engine.Expecter: a table of live
-// expectations with the kernel's clash rule, and the ones inserted while
-// the current packet is handled.
-type fakeExpecter struct {
-	live   []fakeExpectation
-	recent []engine.Expectation
-}
-
-type fakeExpectation struct {
-	master uint32 // 0: another connection's (h:occupy)
-	e      engine.Expectation
-}
-
-func (f *fakeExpecter) Expect(master *engine.Conn, e *engine.Expectation) error {
-	for i, y := range f.live {
-		if y.master == master.ID && y.e.Tuple == e.Tuple && y.e.Mask == e.Mask {
-			f.live = append(f.live[:i], f.live[i+1:]...)
-			break
-		}
-		if y.master != master.ID && y.e.Clashes(e) {
-			return fmt.Errorf("expectation %s: %w", e, engine.ErrExpectClash)
-		}
-	}
-	f.live = append(f.live, fakeExpectation{master.ID, *e})
-	f.recent = append(f.recent, *e)
-	return nil
+	x    *Expecter
 }
 
 type luaConn struct {
@@ -183,7 +155,7 @@ func luaLoad(L *lua.LState, dir string, modules []engine.Module) int {
 			}
 		})
 	}
-	x := &fakeExpecter{}
+	x := &Expecter{}
 	e, err := engine.New(engine.Config{Workers: 1, Modules: modules, Expecter: x})
 	if err != nil {
 		L.RaiseError("%v", err)
@@ -271,7 +243,7 @@ func luaOccupy(L *lua.LState) int {
 		ones = netip.AddrFrom16([16]byte{255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255})
 	}
 	e.Mask = engine.Tuple{Src: ones, Dst: ones, DstPort: 0xffff, Proto: 0xff}
-	h.x.live = append(h.x.live, fakeExpectation{0, e})
+	h.x.Occupy(e)
 	return 0
 }
 
@@ -318,12 +290,12 @@ func luaSend(L *lua.LState) int {
 	}
 	p := seg.Packet(ctinfo)
 	lc.seq[dir] = seq + uint32(len(payload))
-	lc.h.x.recent = nil
+	lc.h.x.Inserted = nil
 	d := lc.h.e.Handle(lc.h.name, p, c)
 	if d.Update.PrivateSet {
 		c.Private = d.Update.Private
 	}
-	L.Push(decisionTable(L, &d, p, lc.h.x.recent))
+	L.Push(decisionTable(L, &d, p, lc.h.x.Inserted))
 	return 1
 }
 

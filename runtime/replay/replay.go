@@ -44,6 +44,10 @@ type Event struct {
 	Packet   *engine.Packet
 	Helped   bool
 	Decision *engine.Decision
+	// Expected counts the expectations the packet created (EventPacket):
+	// those of its decision and those the script inserted at once. Their
+	// EventExpect events follow the packet's.
+	Expected int
 	Expect   *Expectation
 	// Reason says why an expectation is gone ("expired", "evicted",
 	// "replaced") or was refused.
@@ -217,7 +221,6 @@ func (r *Replayer) step(e *engine.Engine, helper string, ports []uint16, pkt *en
 		if u.LabelsSet {
 			c.c.Labels = u.Labels
 		}
-		sink(ev)
 		for _, x := range d.Expectations {
 			if err := t.related(&c.c, x); err != nil {
 				t.pending = append(t.pending, Event{Kind: EventExpectRefused, Conn: &c.c,
@@ -225,10 +228,14 @@ func (r *Replayer) step(e *engine.Engine, helper string, ports []uint16, pkt *en
 			}
 		}
 		for _, pe := range t.pending {
-			pe.Index, pe.Time = ev.Index, ev.Time
 			if pe.Kind == EventExpect {
-				sum.Expectations++
+				ev.Expected++
 			}
+		}
+		sum.Expectations += ev.Expected
+		sink(ev)
+		for _, pe := range t.pending {
+			pe.Index, pe.Time = ev.Index, ev.Time
 			sink(pe)
 		}
 	} else {

@@ -44,7 +44,8 @@ end
 -- Each command: the pattern at the start of the payload and a parser
 -- returning address (false for "the control connection's"), port, and the
 -- payload range [from, to) of the address/port text, which NAT rewrites
--- with the format function.
+-- with the format function. A parser that cannot read the argument
+-- returns nil and why.
 local function dotted_to_commas(addr) return (addr:gsub("%.", ",")) end
 local function port_pair_text(addr, port)
   return dotted_to_commas(addr) .. "," .. math.floor(port / 256) .. "," .. port % 256
@@ -54,16 +55,17 @@ local commands = {
   original = {
     { "PORT", function(pkt)
         local at = pkt:find(" ", 4)
-        if not at then return nil end
+        if not at then return nil, "no argument" end
         local addr, port, next = parse.port_pair(pkt, at + 1)
         if not addr then return nil, port end
         return addr, port, at + 1, next
       end, port_pair_text },
-    { "EPRT", function(pkt)
+    { "EPRT", function(pkt, ipv6)
         local at = pkt:find(" ", 4)
-        if not at then return nil end
-        local addr, port, _, next = parse.eprt(pkt, at + 1)
+        if not at then return nil, "no argument" end
+        local addr, port, af, next = parse.eprt(pkt, at + 1)
         if not addr then return nil, port end
+        if (af == 2) ~= ipv6 then return nil, "address family " .. af .. " on an IPv" .. (ipv6 and 6 or 4) .. " connection" end
         return addr, port, at + 1, next
       end, function(addr, port)
         local af = addr:find(":", 1, true) and 2 or 1
@@ -73,20 +75,95 @@ local commands = {
   reply = {
     { "227 ", function(pkt)
         local at = parse.skip_to_digit(pkt, 4)
-        if not at then return nil end
+        if not at then return nil, "no number" end
         local addr, port, next = parse.port_pair(pkt, at)
         if not addr then return nil, port end
         return addr, port, at, next
       end, port_pair_text },
     { "229 ", function(pkt)
         local at = pkt:find("(", 4)
-        if not at then return nil end
+        if not at then return nil, "no '('" end
         local port, next = parse.epsv(pkt, at + 1)
         if not port then return nil, next end
         return false, port, at + 1, next
       end, function(_, port) return "|||" .. port .. "|" end },
   },
 }
+
+-- out_of_range tells a PORT or 227 number over 255 (the stdlib's message)
+-- from other parse failures: the kernel's try_rfc959 does not check the
+-- range, so the line parses there and then fails the sender check.
+local function out_of_range(err)
+  return tostring(err):find("must be 0..255", 1, true) ~= nil
+end
+
+-- examine looks for a command at the start of the segment. It returns the
+-- verdict, and whether the segment still counts for newline tracking (the
+-- kernel forgets a segment it drops as unparsable, so that its
+-- retransmission is examined again).
+local function examine(pkt, conn, dir, n)
+  local cmds = commands[dir]
+  for i = 1, #cmds do
+    local pattern, parser, format = cmds[i][1], cmds[i][2], cmds[i][3]
+    if n <= #pattern then
+      -- A segment no longer than the pattern that matches its beginning:
+      -- like the kernel, drop it and let TCP retransmit the whole line.
+      if pkt:iprefix(pattern:sub(1, n)) then
+        log.debug("partial command, dropping", { pattern = pattern })
+        return "drop", false
+      end
+    elseif pkt:iprefix(pattern) then
+      local here = conn:tuple(dir)         -- the sender's view
+      local addr, port, from, to = parser(pkt, here.src:find(":", 1, true) ~= nil)
+      if addr == nil then
+        if out_of_range(port) then
+          log.info("address in command is not the sender's, not expecting", { error = tostring(port) })
+          return "accept", true
+        end
+        log.debug("unparsable command, dropping", { pattern = pattern, error = tostring(port) })
+        return "drop", false
+      end
+      local other = dir == "original" and "reply" or "original"
+      local there = conn:tuple(other)
+      local daddr = there.dst
+      if addr and addr ~= here.src then
+        -- The command names another address than the sender's.
+        if not options.get("loose") then
+          log.info("address in command is not the sender's, not expecting", { addr = addr, sender = here.src })
+          return "accept", true
+        end
+        daddr = addr
+      end
+      local spec = { src = there.src, dst = daddr, dport = port, l4 = "tcp", policy = "ftp" }
+      if not conn:is_nat() then
+        -- Like the kernel: an expectation it cannot add drops the packet.
+        local ok, err = expect.insert(spec)
+        if not ok then
+          log.warn("cannot expect, dropping the command", { error = err })
+          return "drop", true
+        end
+        return "accept", true
+      end
+      -- Like nf_nat_ftp: the peer must connect to the translated address
+      -- (there.dst), on the announced port or, when another connection's
+      -- expectation holds it, on a free one; the data connection follows
+      -- the master's NAT back to the real port.
+      spec.nat = { dir = other, port = port }
+      local got, err = expect.hunt(spec)
+      if not got then
+        log.warn("no port for the data connection, dropping the command", { error = err })
+        return "drop", true
+      end
+      local ok, rerr = nat.replace(pkt, from, to - from, format(there.dst, got))
+      if not ok then
+        log.warn("cannot rewrite the command, dropping it", { error = rerr })
+        return "drop", true
+      end
+      return "accept", true
+    end
+  end
+  return "accept", true
+end
 
 local function on_packet(pkt, conn)
   local ctinfo = pkt:ctinfo()
@@ -97,64 +174,14 @@ local function on_packet(pkt, conn)
   local dir = pkt:dir()
   local st = conn:state()
   local seq = pkt:seq()
-  local start_of_line = after_nl(st, dir, seq)
-  if pkt:byte(n - 1) == 10 then -- ends in "\n"
+  local verdict, counts = "accept", true
+  if after_nl(st, dir, seq) then
+    verdict, counts = examine(pkt, conn, dir, n)
+  end
+  if counts and pkt:byte(n - 1) == 10 then -- ends in "\n"
     remember_nl(st, dir, (seq + n) % MOD32)
   end
-  if not start_of_line then return end
-
-  local cmds = commands[dir]
-  for i = 1, #cmds do
-    local pattern, parser, format = cmds[i][1], cmds[i][2], cmds[i][3]
-    if n < #pattern then
-      -- A command split across segments: like the kernel, drop it and let
-      -- TCP retransmit the whole line.
-      if pkt:iprefix(pattern:sub(1, n)) then
-        log.debug("partial command, dropping", { pattern = pattern })
-        return "drop"
-      end
-    elseif pkt:iprefix(pattern) then
-      local addr, port, from, to = parser(pkt)
-      if addr == nil then
-        log.debug("unparsable command", { pattern = pattern, error = tostring(port) })
-        return
-      end
-      local here = conn:tuple(dir)         -- the sender's view
-      local other = dir == "original" and "reply" or "original"
-      local there = conn:tuple(other)
-      local daddr = there.dst
-      if addr and addr ~= here.src then
-        -- The command names another address than the sender's.
-        if not options.get("loose") then
-          log.info("address in command is not the sender's, not expecting", { addr = addr, sender = here.src })
-          return
-        end
-        daddr = addr
-      end
-      local spec = { src = there.src, dst = daddr, dport = port, l4 = "tcp", policy = "ftp" }
-      if conn:is_nat() then
-        -- Like nf_nat_ftp: the peer must connect to the translated address
-        -- (there.dst), on the announced port or, when another
-        -- connection's expectation holds it, on a free one; the data
-        -- connection follows the master's NAT back to the real port.
-        spec.nat = { dir = other, port = port }
-        local got, err = expect.hunt(spec)
-        if not got then
-          log.warn("no port for the data connection, dropping the command", { error = err })
-          return "drop"
-        end
-        local ok, rerr = nat.replace(pkt, from, to - from, format(there.dst, got))
-        if not ok then
-          log.warn("cannot rewrite the command, dropping it", { error = rerr })
-          return "drop"
-        end
-        return
-      end
-      local ok, err = expect.create(spec)
-      if not ok then log.warn("cannot expect", { error = err }) end
-      return
-    end
-  end
+  return verdict
 end
 
 return {

@@ -104,12 +104,60 @@ function Test_split_command_is_dropped(t)
   t:eq(d.verdict, "drop")
 end
 
-function Test_garbage_is_accepted(t)
-  local c = session(V4)
-  for _, line in ipairs({ "PORT 300,1,1,1,1,1\r\n", "PORT\r\n", "EPRT |3|x|1|\r\n", "LIST\r\n" }) do
-    local d = c:send("original", line)
-    t:eq(d.verdict, "accept"); t:eq(#d.expectations, 0); t:eq(d.error, nil)
+-- Like nf_conntrack_ftp's find_pattern: a line that starts with a
+-- command but whose argument does not parse is dropped (TCP retransmits
+-- it); other lines pass.
+function Test_unparsable_commands_are_dropped(t)
+  local cases = {
+    { V4, "original", "PORT\r\n" },
+    { V4, "original", "PORT 1,2,3\r\n" },
+    { V4, "original", "EPRT |3|x|1|\r\n" },
+    { V4, "original", "EPRT |2|2001:db8::1|5000|\r\n" }, -- family of the other IP version
+    { V6, "original", "EPRT |1|192.0.2.1|5000|\r\n" },
+    { V4, "reply", "227 Entering Passive Mode\r\n" },
+    { V4, "reply", "229 Entering Extended Passive Mode\r\n" },
+    { V4, "reply", "229 Entering Extended Passive Mode (|||x|)\r\n" },
+    { V4, "original", "PORT" }, -- as long as the pattern: partial for the kernel
+  }
+  for _, tc in ipairs(cases) do
+    local c = session(tc[1])
+    local d = c:send(tc[2], tc[3])
+    t:eq(d.verdict, "drop", tc[3]); t:eq(#d.expectations, 0, tc[3]); t:eq(d.error, nil, tc[3])
   end
+end
+
+function Test_other_lines_pass(t)
+  local c = session(V4)
+  -- Over 255: the kernel's try_rfc959 takes it, and the address is then
+  -- not the sender's.
+  for _, line in ipairs({ "PORT 300,1,1,1,1,1\r\n", "LIST\r\n", "NOOP\r\n" }) do
+    local d = c:send("original", line)
+    t:eq(d.verdict, "accept", line); t:eq(#d.expectations, 0, line); t:eq(d.error, nil, line)
+  end
+end
+
+-- A dropped line is not remembered for newline tracking: its
+-- retransmission starts at a newline again and is examined.
+function Test_retransmission_of_a_dropped_line_is_examined(t)
+  local c = session(V4) -- the next line starts at 1016 (1000 + "USER anonymous\r\n")
+  local d = c:send("original", "PORT\r\n", { seq = 1016 })
+  t:eq(d.verdict, "drop")
+  -- Its end (1022) is not a start of line: the kernel did not record it.
+  t:eq(#c:send("original", "PORT 192,0,2,1,4,1\r\n", { seq = 1022 }).expectations, 0, "after the dropped line")
+  one(t, c:send("original", "PORT 192,0,2,1,4,1\r\n", { seq = 1016 }))
+  -- The line after the accepted one is examined too.
+  one(t, c:send("original", "PORT 192,0,2,1,4,2\r\n"))
+end
+
+-- Like the kernel ("cannot add expectation"): a command whose expectation
+-- clashes with another connection's is dropped.
+function Test_expectation_clash_drops_the_command(t)
+  local h = testing.load("helper.lua")
+  h:occupy{ src = "192.0.2.2", dst = "192.0.2.1", dport = 1025 }
+  local c = session(V4, h)
+  local d = c:send("original", "PORT 192,0,2,1,4,1\r\n")
+  t:eq(d.verdict, "drop"); t:eq(#d.expectations, 0)
+  t:eq(d.logs[#d.logs], "cannot expect, dropping the command")
 end
 
 function Test_not_established_is_ignored(t)
