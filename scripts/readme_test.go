@@ -134,4 +134,3 @@ func TestREADMEExamples(t *testing.T) {
 		}
 	}
 }
-
