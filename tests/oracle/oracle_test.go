@@ -1,7 +1,9 @@
 // Package oracle compares the shipped Lua helpers with the kernel's own
 // helpers: for every capture in scripts/*/testdata with a .expect file
-// (recorded by record-ftp.sh from the kernel's conntrack events for the
-// same traffic), the replay must create the same expectations, in order.
+// (recorded by record-ftp.sh and record-tftp.sh from the kernel's
+// conntrack events for the same traffic), the replay must create the same
+// expectations, in order. tests/oracle/live.sh records the traffic anew
+// on the running kernel and runs the comparison on it.
 package oracle
 
 import (
@@ -34,8 +36,25 @@ type expectation struct {
 	Timeout                  int
 }
 
+// dataRoot is where the captures are: laid out like scripts/, one folder
+// per helper with its testdata. CTLUA_ORACLE_DIR replaces the committed
+// fixtures with captures just recorded (tests/oracle/live.sh).
+func dataRoot() string {
+	if d := os.Getenv("CTLUA_ORACLE_DIR"); d != "" {
+		return d
+	}
+	return "../../scripts"
+}
+
+// helperOf returns the shipped script of the helper whose testdata holds
+// pcap.
+func helperOf(pcap string) string {
+	name := filepath.Base(filepath.Dir(filepath.Dir(pcap)))
+	return filepath.Join("../../scripts", name, "helper.lua")
+}
+
 func TestReplayMatchesKernel(t *testing.T) {
-	captures, _ := filepath.Glob("../../scripts/*/testdata/*.pcap")
+	captures, _ := filepath.Glob(dataRoot() + "/*/testdata/*.pcap")
 	n := 0
 	for _, pcap := range captures {
 		oracle := strings.TrimSuffix(pcap, ".pcap") + ".expect"
@@ -43,7 +62,7 @@ func TestReplayMatchesKernel(t *testing.T) {
 			continue
 		}
 		n++
-		helper := filepath.Join(filepath.Dir(filepath.Dir(pcap)), "helper.lua")
+		helper := helperOf(pcap)
 		name := filepath.Base(filepath.Dir(filepath.Dir(pcap))) + "/" + filepath.Base(pcap)
 		t.Run(name, func(t *testing.T) {
 			want := readOracle(t, oracle)

@@ -24,7 +24,12 @@ done
 $PY -c 'import pyftpdlib' 2>/dev/null || { echo "record-ftp: missing python3-pyftpdlib" >&2; exit 1; }
 NS=rec$$ CLI=rec$$-cli SRV=rec$$-srv
 W=$(mktemp -d)
-cleanup() { jobs -p | xargs -r kill 2>/dev/null || true; ip netns del $CLI 2>/dev/null || true; ip netns del $SRV 2>/dev/null || true; rm -rf "$W"; }
+cleanup() {
+  # Background functions are subshells: kill what runs in the namespaces.
+  for n in $CLI $SRV; do ip netns pids $n 2>/dev/null | xargs -r kill 2>/dev/null || true; done
+  jobs -p | xargs -r kill 2>/dev/null || true
+  ip netns del $CLI 2>/dev/null || true; ip netns del $SRV 2>/dev/null || true; rm -rf "$W"
+}
 trap cleanup EXIT
 inns() { local n=$1; shift; ip netns exec "$n" "$@"; }
 
@@ -57,18 +62,31 @@ logging.basicConfig(level=logging.ERROR)
 FTPServer(("::", 21), FTPHandler).serve_forever()' "$W/root" &
 for _ in $(seq 50); do inns $SRV ss -ltn | grep -q ':21 ' && break; sleep 0.1; done
 
-record() { # scenario url curl-args...
+# capture_ok PCAP TCPDUMP-STDERR FIRST: tcpdump lost nothing and the
+# capture starts with the packet FIRST matches (an ERE on tcpdump -n).
+capture_ok() {
+  grep -q "^0 packets dropped by kernel" "$2" && tcpdump -nr "$1" -c 1 2>/dev/null | grep -qE "$3"
+}
+record() { # scenario url curl-args...: record_once, again when the capture is incomplete
+  local try
+  for try in 1 2 3; do record_once "$@" && return; done
+  echo "record-ftp: $1: no complete capture in 3 tries" >&2; exit 1
+}
+record_once() {
   local name=$1 url=$2; shift 2
-  ip netns exec $CLI tcpdump -Z root -i v0 -U -s 0 -w "$W/$name.pcap" 'tcp' 2>/dev/null &
+  ip netns exec $CLI tcpdump -Z root -i v0 --immediate-mode -U -s 0 -w "$W/$name.pcap" 'tcp' 2>"$W/$name.tcpdump" &
   local tp=$!
   ip netns exec $CLI stdbuf -oL conntrack -E expect >"$W/$name.events" 2>/dev/null &
   local cp=$!
-  sleep 0.5
+  # The capture must hold the first packet: wait until tcpdump listens.
+  for _ in $(seq 100); do grep -q "listening on" "$W/$name.tcpdump" 2>/dev/null && break; sleep 0.05; done
+  sleep 0.2
   mkdir -p "$W/got-$name"
   timeout 20 ip netns exec $CLI curl -sS --max-time 15 "$@" "$url/a.txt" -o "$W/got-$name/a.txt" "$url/b.txt" -o "$W/got-$name/b.txt" \
     "$url/c.txt" -o "$W/got-$name/c.txt"
   sleep 0.5; kill $tp $cp; wait $tp $cp 2>/dev/null || true
   for f in a b c; do cmp -s "$W/got-$name/$f.txt" "$W/root/$f.txt" || { echo "record-ftp: $name: $f.txt differs" >&2; exit 1; }; done
+  capture_ok "$W/$name.pcap" "$W/$name.tcpdump" '\.21: Flags \[S\]' || { echo "record-ftp: $name: capture incomplete, recording again" >&2; return 1; }
   cp "$W/$name.pcap" "$OUT/$name.pcap"
   awk -f "$HERE/expect2json.awk" "$W/$name.events" >"$OUT/$name.expect"
   echo "$name: $(wc -l <"$OUT/$name.expect") expectations, $(stat -c %s "$OUT/$name.pcap") bytes"

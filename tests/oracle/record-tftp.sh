@@ -127,16 +127,28 @@ rm -f "$W/cli/a.txt"
 kill -9 $(ps -o pid= --ppid $sanity) $sanity 2>/dev/null || true; wait $sanity 2>/dev/null || true
 serve 69
 
-record() { # scenario rrq|wrq "files" client-command... (run in the client's directory)
+# capture_ok PCAP TCPDUMP-STDERR FIRST: tcpdump lost nothing and the
+# capture starts with the packet FIRST matches (an ERE on tcpdump -n).
+capture_ok() {
+  grep -q "^0 packets dropped by kernel" "$2" && tcpdump -nr "$1" -c 1 2>/dev/null | grep -qE "$3"
+}
+record() { # scenario ...: record_once, again when the capture is incomplete
+  local try
+  for try in 1 2 3; do record_once "$@" && return; done
+  fail "$1: no complete capture in 3 tries"
+}
+record_once() { # scenario rrq|wrq "files" client-command... (run in the client's directory)
   local name=$1 kind=$2 files=$3 f; shift 3
   local up=$W/root/${name//\//-} got=$W/got-$name # upload directory: the name, / as -
   mkdir -p "$(dirname "$W/$name")" "$(dirname "$OUT/$name")" "$got"
   [ "$kind" = wrq ] && mkdir -p "$up"
-  ip netns exec $CLI tcpdump -Z root -i v0 -U -s 0 -w "$W/$name.pcap" udp 2>/dev/null &
+  ip netns exec $CLI tcpdump -Z root -i v0 --immediate-mode -U -s 0 -w "$W/$name.pcap" udp 2>"$W/$name.tcpdump" &
   local tp=$!
   ip netns exec $CLI stdbuf -oL conntrack -E expect >"$W/$name.events" 2>/dev/null &
   local cp=$!
-  sleep 0.5
+  # The capture must hold the first packet: wait until tcpdump listens.
+  for _ in $(seq 100); do grep -q "listening on" "$W/$name.tcpdump" 2>/dev/null && break; sleep 0.05; done
+  sleep 0.2
   (cd "$got" && cp "$W"/cli/*.bin . && timeout 30 ip netns exec $CLI "$@") || fail "$name: client failed: $*"
   sleep 0.5; kill $tp $cp; wait $tp $cp 2>/dev/null || true
   for f in $files; do
@@ -147,6 +159,7 @@ record() { # scenario rrq|wrq "files" client-command... (run in the client's dir
     fi
   done
   grep -q '\[NEW\]' "$W/$name.events" || fail "$name: the kernel helper created no expectation"
+  capture_ok "$W/$name.pcap" "$W/$name.tcpdump" '\.69: ' || { echo "record-tftp: $name: capture incomplete, recording again" >&2; return 1; }
   cp "$W/$name.pcap" "$OUT/$name.pcap"
   awk -f "$HERE/expect2json.awk" "$W/$name.events" >"$OUT/$name.expect"
   cp "$W/$name.events" "$OUT/$name.events"

@@ -25,7 +25,8 @@ import (
 // The replay must tell the same story: an expectation, then a related
 // connection or an eviction.
 
-const tftpDir = "../../scripts/tftp"
+// tftpData is the folder of the TFTP captures.
+func tftpData() string { return filepath.Join(dataRoot(), "tftp", "testdata") }
 
 // lifecycle is one step of an expectation's life: "NEW" or "DESTROY" and
 // the expected destination port.
@@ -91,15 +92,15 @@ func replayLifecycle(t *testing.T, helper, pcap string) []lifecycle {
 }
 
 func TestTFTPLifecycleMatchesKernel(t *testing.T) {
-	helper := filepath.Join(tftpDir, "helper.lua")
-	main, _ := filepath.Glob(tftpDir + "/testdata/*.pcap")
-	retransmit, _ := filepath.Glob(tftpDir + "/testdata/retransmit/*.pcap")
+	helper := "../../scripts/tftp/helper.lua"
+	main, _ := filepath.Glob(tftpData() + "/*.pcap")
+	retransmit, _ := filepath.Glob(tftpData() + "/retransmit/*.pcap")
 	if len(main) == 0 || len(retransmit) == 0 {
 		t.Fatalf("captures missing: %d in testdata, %d in testdata/retransmit", len(main), len(retransmit))
 	}
 	for _, pcap := range append(main, retransmit...) {
 		base := strings.TrimSuffix(pcap, ".pcap")
-		name, _ := filepath.Rel(tftpDir+"/testdata", pcap)
+		name, _ := filepath.Rel(tftpData(), pcap)
 		t.Run(name, func(t *testing.T) {
 			want := readEvents(t, base+".events")
 			if diff := cmp.Diff(want, replayLifecycle(t, helper, pcap)); diff != "" {
@@ -113,8 +114,8 @@ func TestTFTPLifecycleMatchesKernel(t *testing.T) {
 // (it wants one related connection per expectation): compare their
 // expectations here, and check that they do hold a replaced expectation.
 func TestTFTPRetransmitMatchesKernel(t *testing.T) {
-	helper := filepath.Join(tftpDir, "helper.lua")
-	captures, _ := filepath.Glob(tftpDir + "/testdata/retransmit/*.pcap")
+	helper := "../../scripts/tftp/helper.lua"
+	captures, _ := filepath.Glob(tftpData() + "/retransmit/*.pcap")
 	if len(captures) == 0 {
 		t.Fatal("no retransmission capture")
 	}
