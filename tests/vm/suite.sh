@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # suite.sh - the real-kernel suite: builds ctlua and the kernel integration
 # test binaries on the host, then runs each group in its own VM (helpers
-# are global to the kernel, so groups must not share one).
+# are global to the kernel, so groups must not share one). The e2e groups:
+# FTP (tests/e2e/ftp.sh) plain, with the clients masqueraded and with the
+# server behind DNAT; TFTP (tests/e2e/tftp.sh, all three set-ups in one VM).
 #   tests/vm/suite.sh        (root)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,6 +27,12 @@ group() { local name=$1; shift; step "$name" tests/vm/run.sh "$@"; }
 step "kernel features (tests/vm/vm_test.go)" tests/vm/run-go-tests.sh
 group "nfnetlink_cthelper client" "$B/cthelper.test" -test.v -test.count=1
 group "seed walkthrough" bash tests/e2e/seed.sh
-group "FTP through a dropping firewall" bash tests/e2e/ftp.sh
-echo "vm: $pass passed, $fail failed"
+# natgroup NAME NAT CMD...: a group with CTLUA_E2E_NAT=NAT (run.sh passes
+# CTLUA_* variables into the guest).
+natgroup() { local name=$1 nat=$2; shift 2; step "$name" env CTLUA_E2E_NAT="$nat" tests/vm/run.sh "$@"; }
+natgroup "FTP through a dropping firewall" 0 bash tests/e2e/ftp.sh
+natgroup "FTP, clients masqueraded (SNAT)" snat bash tests/e2e/ftp.sh
+natgroup "FTP, server behind DNAT" dnat bash tests/e2e/ftp.sh
+group "TFTP through a dropping firewall (plain, SNAT, DNAT)" bash tests/e2e/tftp.sh
+echo "vm: $pass passed, $fail failed (${SECONDS}s)"
 (( fail == 0 ))
