@@ -8,6 +8,8 @@ const (
 	subsysCTNL    = 1
 	subsysCTNLExp = 2
 	msgExpNew     = 0
+	msgExpGet     = 1
+	msgExpDelete  = 2
 
 	nfqaVerdictHdr = 2
 	nfqaPayload    = 10

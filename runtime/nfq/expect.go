@@ -8,6 +8,7 @@ import (
 
 	"github.com/ctlua/ctlua/engine"
 	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,15 +35,88 @@ func DialExpecter(netns int) (*Expecter, error) {
 func (x *Expecter) Close() error { return x.c.Close() }
 
 // Expect implements engine.Expecter: it creates e for master over
-// ctnetlink. The kernel's EBUSY (another master's expectation clashes)
-// wraps engine.ErrExpectClash; an equal expectation of the same master is
-// replaced by the kernel.
+// ctnetlink, with nf_ct_expect_related's rules. Before it gets there,
+// ctnetlink answers EEXIST when a live expectation already catches e's
+// tuple; Expect then asks whose it is: another master's clashes
+// (engine.ErrExpectClash, as the kernel's EBUSY also does), the same
+// master's is replaced, as the kernel's helpers replace it.
 func (x *Expecter) Expect(master *engine.Conn, e *engine.Expectation) error {
 	err := x.Create(master.Orig, e)
-	if errors.Is(err, unix.EBUSY) {
+	switch {
+	case errors.Is(err, unix.EBUSY):
 		return fmt.Errorf("%w: %w", engine.ErrExpectClash, err)
+	case !errors.Is(err, unix.EEXIST):
+		return err
 	}
+	holder, gerr := x.holder(e)
+	if errors.Is(gerr, unix.ENOENT) {
+		return x.Create(master.Orig, e) // it went meanwhile
+	}
+	if gerr != nil {
+		return fmt.Errorf("%w (and asking whose: %w)", err, gerr)
+	}
+	if holder != master.Orig {
+		return fmt.Errorf("%w: %s holds it: %w", engine.ErrExpectClash, holder, err)
+	}
+	if derr := x.execute(expectTupleMessage(msgExpDelete, e)); derr != nil && !errors.Is(derr, unix.ENOENT) {
+		return fmt.Errorf("ctnetlink: replace expectation %s: %w", e, derr)
+	}
+	return x.Create(master.Orig, e)
+}
+
+// holder returns the master of the live expectation that catches e's
+// tuple. It dumps the expectations (IPCTNL_MSG_EXP_GET with NLM_F_DUMP):
+// the kernel flags its answer to a plain GET as multipart and never ends
+// it, so a plain GET would wait forever.
+func (x *Expecter) holder(e *engine.Expectation) (engine.Tuple, error) {
+	m := expectTupleMessage(msgExpGet, e)
+	m.Header.Flags = netlink.Request | netlink.Dump
+	m.Data = m.Data[:4] // a dump takes no tuple
+	x.mu.Lock()
+	msgs, err := x.c.Execute(m)
+	x.mu.Unlock()
+	if err != nil {
+		return engine.Tuple{}, fmt.Errorf("ctnetlink: dump expectations: %w", err)
+	}
+	for _, m := range msgs {
+		var ev conntrack.Event
+		if err := ev.Unmarshal(m); err != nil || ev.Expect == nil {
+			continue
+		}
+		live := engine.Expectation{Tuple: tuple(ev.Expect.Tuple), Mask: tuple(ev.Expect.Mask)}
+		live.Mask.Proto = 0xff
+		if live.Matches(e.Tuple) {
+			return tuple(ev.Expect.TupleMaster), nil
+		}
+	}
+	return engine.Tuple{}, fmt.Errorf("ctnetlink: no live expectation catches %s: %w", e, unix.ENOENT)
+}
+
+func (x *Expecter) execute(m netlink.Message) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	_, err := x.c.Execute(m)
 	return err
+}
+
+// expectTupleMessage is an IPCTNL_MSG_EXP_GET or _DELETE naming an
+// expectation by its tuple.
+func expectTupleMessage(typ uint8, e *engine.Expectation) netlink.Message {
+	ae := netlink.NewAttributeEncoder()
+	ae.ByteOrder = binary.BigEndian
+	ae.Nested(ctaExpectTuple, func(ae *netlink.AttributeEncoder) error {
+		encodeTuple(ae, e.Tuple, e.Tuple.Proto)
+		return nil
+	})
+	b, _ := ae.Encode() // a tuple always encodes
+	fam := uint8(unix.AF_INET)
+	if e.Tuple.IsIPv6() {
+		fam = unix.AF_INET6
+	}
+	return netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(subsysCTNLExp<<8 | uint16(typ)), Flags: netlink.Request | netlink.Acknowledge},
+		Data:   append(nfgenmsg(fam, 0), b...),
+	}
 }
 
 // Create creates e with master as the master connection's original tuple.

@@ -3,7 +3,8 @@
 # test binaries on the host, then runs each group in its own VM (helpers
 # are global to the kernel, so groups must not share one). The e2e groups:
 # FTP (tests/e2e/ftp.sh) plain, with the clients masqueraded and with the
-# server behind DNAT; TFTP (tests/e2e/tftp.sh, all three set-ups in one VM).
+# server behind DNAT; NAT port hunting (tests/e2e/ftp-hunt.sh); TFTP
+# (tests/e2e/tftp.sh, all three set-ups in one VM).
 #   tests/vm/suite.sh        (root)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,6 +34,7 @@ natgroup() { local name=$1 nat=$2; shift 2; step "$name" env CTLUA_E2E_NAT="$nat
 natgroup "FTP through a dropping firewall" 0 bash tests/e2e/ftp.sh
 natgroup "FTP, clients masqueraded (SNAT)" snat bash tests/e2e/ftp.sh
 natgroup "FTP, server behind DNAT" dnat bash tests/e2e/ftp.sh
+group "FTP port hunting: two masqueraded clients announce one port" bash tests/e2e/ftp-hunt.sh
 group "TFTP through a dropping firewall (plain, SNAT, DNAT)" bash tests/e2e/tftp.sh
 echo "vm: $pass passed, $fail failed (${SECONDS}s)"
 (( fail == 0 ))
