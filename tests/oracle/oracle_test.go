@@ -112,7 +112,10 @@ func fromMap(m map[string]any) expectation {
 		Class: uint32(c), Helper: s("helper"), Timeout: int(to)}
 }
 
-func replayExpectations(t *testing.T, helper, pcap string) ([]expectation, int) {
+// runReplay replays pcap through the helper script, handing every event
+// to sink, and fails when the helper saw no packet or a script failed.
+func runReplay(t *testing.T, helper, pcap string, sink func(replay.Event)) {
+	t.Helper()
 	rp := replay.New(replay.Options{})
 	e, err := engine.New(engine.Config{Workers: 1, Modules: append(bindings.Default(), stdlib.Modules()...), Conntrack: rp.Conntrack(), Expecter: rp.Expecter()})
 	if err != nil {
@@ -128,9 +131,24 @@ func replayExpectations(t *testing.T, helper, pcap string) ([]expectation, int) 
 		t.Fatal(err)
 	}
 	defer f.Close()
+	sum, err := rp.Run(context.Background(), e, h.Spec.Name, f, func(ev replay.Event) {
+		if ev.Kind == replay.EventPacket && ev.Decision != nil && ev.Decision.Err != nil {
+			t.Errorf("packet %d: %v", ev.Index, ev.Decision.Err)
+		}
+		sink(ev)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Helped == 0 {
+		t.Fatal("the helper saw no packet")
+	}
+}
+
+func replayExpectations(t *testing.T, helper, pcap string) ([]expectation, int) {
 	var got []expectation
 	related := 0
-	sum, err := rp.Run(context.Background(), e, h.Spec.Name, f, func(ev replay.Event) {
+	runReplay(t, helper, pcap, func(ev replay.Event) {
 		switch ev.Kind {
 		case replay.EventExpect:
 			x := ev.Expect
@@ -145,17 +163,7 @@ func replayExpectations(t *testing.T, helper, pcap string) ([]expectation, int) 
 				Class: x.Class, Helper: x.MasterHelper, Timeout: int(x.Timeout / time.Second)})
 		case replay.EventRelated:
 			related++
-		case replay.EventPacket:
-			if ev.Decision != nil && ev.Decision.Err != nil {
-				t.Errorf("packet %d: %v", ev.Index, ev.Decision.Err)
-			}
 		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.Helped == 0 {
-		t.Fatal("the helper saw no packet")
-	}
 	return got, related
 }

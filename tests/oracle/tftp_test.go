@@ -2,7 +2,6 @@ package oracle
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,10 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ctlua/ctlua/bindings"
-	"github.com/ctlua/ctlua/engine"
 	"github.com/ctlua/ctlua/runtime/replay"
-	"github.com/ctlua/ctlua/stdlib"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -61,23 +57,8 @@ func readEvents(t *testing.T, path string) []lifecycle {
 }
 
 func replayLifecycle(t *testing.T, helper, pcap string) []lifecycle {
-	rp := replay.New(replay.Options{})
-	e, err := engine.New(engine.Config{Workers: 1, Modules: append(bindings.Default(), stdlib.Modules()...), Conntrack: rp.Conntrack(), Expecter: rp.Expecter()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	h, err := e.LoadFile(helper, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var out []lifecycle
-	_, err = rp.Run(context.Background(), e, h.Spec.Name, f, func(ev replay.Event) {
+	runReplay(t, helper, pcap, func(ev replay.Event) {
 		switch ev.Kind {
 		case replay.EventExpect:
 			out = append(out, lifecycle{"NEW", ev.Expect.Tuple.DstPort})
@@ -85,9 +66,6 @@ func replayLifecycle(t *testing.T, helper, pcap string) []lifecycle {
 			out = append(out, lifecycle{"DESTROY", ev.Expect.Tuple.DstPort})
 		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return out
 }
 
