@@ -36,5 +36,6 @@ natgroup "FTP, clients masqueraded (SNAT)" snat bash tests/e2e/ftp.sh
 natgroup "FTP, server behind DNAT" dnat bash tests/e2e/ftp.sh
 group "FTP port hunting: two masqueraded clients announce one port" bash tests/e2e/ftp-hunt.sh
 group "TFTP through a dropping firewall (plain, SNAT, DNAT)" bash tests/e2e/tftp.sh
-echo "vm: $pass passed, $fail failed (${SECONDS}s)"
+echo "vm: suite took ${SECONDS}s"
+echo "vm: $pass passed, $fail failed"
 (( fail == 0 ))
