@@ -98,7 +98,7 @@ local function out_of_range(err)
 end
 
 -- examine looks for a command at the start of the segment. It returns the
--- verdict, and whether the segment still counts for newline tracking (the
+-- verdict ("drop", or nil to accept), and whether the segment still counts for newline tracking (the
 -- kernel forgets a segment it drops as unparsable, so that its
 -- retransmission is examined again).
 local function examine(pkt, conn, dir, n)
@@ -118,7 +118,7 @@ local function examine(pkt, conn, dir, n)
       if addr == nil then
         if out_of_range(port) then
           log.info("address in command is not the sender's, not expecting", { error = tostring(port) })
-          return "accept", true
+          return nil, true
         end
         log.debug("unparsable command, dropping", { pattern = pattern, error = tostring(port) })
         return "drop", false
@@ -130,7 +130,7 @@ local function examine(pkt, conn, dir, n)
         -- The command names another address than the sender's.
         if not options.get("loose") then
           log.info("address in command is not the sender's, not expecting", { addr = addr, sender = here.src })
-          return "accept", true
+          return nil, true
         end
         daddr = addr
       end
@@ -142,7 +142,7 @@ local function examine(pkt, conn, dir, n)
           log.warn("cannot expect, dropping the command", { error = err })
           return "drop", true
         end
-        return "accept", true
+        return nil, true
       end
       -- Like nf_nat_ftp: the peer must connect to the translated address
       -- (there.dst), on the announced port or, when another connection's
@@ -159,10 +159,10 @@ local function examine(pkt, conn, dir, n)
         log.warn("cannot rewrite the command, dropping it", { error = rerr })
         return "drop", true
       end
-      return "accept", true
+      return nil, true
     end
   end
-  return "accept", true
+  return nil, true
 end
 
 local function on_packet(pkt, conn)
@@ -174,14 +174,14 @@ local function on_packet(pkt, conn)
   local dir = pkt:dir()
   local st = conn:state()
   local seq = pkt:seq()
-  local verdict, counts = "accept", true
+  local verdict, counts
   if after_nl(st, dir, seq) then
     verdict, counts = examine(pkt, conn, dir, n)
   end
-  if counts and pkt:byte(n - 1) == 10 then -- ends in "\n"
+  if counts ~= false and pkt:byte(n - 1) == 10 then -- ends in "\n"
     remember_nl(st, dir, (seq + n) % MOD32)
   end
-  return verdict
+  return verdict -- nil (accept) on the common path
 end
 
 return {
