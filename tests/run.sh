@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH GOFLAGS=-buildvcs=false
+if [[ $(id -u) == 0 ]]; then
+  echo "== test programs (Debian packages)"
+  tests/deps.sh
+fi
 echo "== go vet"
 go vet ./...
 echo "== unit tests"
