@@ -25,31 +25,12 @@ set -uo pipefail
 CTLUA=${CTLUA_BIN:?set CTLUA_BIN to the ctlua binary}
 PY=/usr/bin/python3
 NS=hunt$$
-C1=$NS-c1 C2=$NS-c2 FW=$NS-fw SRV=$NS-srv
+C1=$NS-c1 C2=$NS-c2 FW=$NS-fw SRV=$NS-srv NSES="$C1 $C2 $FW $SRV"
 W=$(mktemp -d /tmp/ctlua-hunt.XXXXXX)
-pass=0 fail=0
-ok()  { echo "PASS: $*"; pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
-finish() {
-  (( fail > 0 )) && [[ -f $W/ctlua.log ]] && { echo "--- ctlua log (tail)"; tail -30 "$W/ctlua.log"; }
-  echo "$pass passed, $fail failed"; exit $(( fail > 0 ))
-}
-for t in ip nft conntrack "$PY"; do
-  command -v "$t" >/dev/null || { bad "missing tool $t (see tests/vm/README.md)"; finish; }
-done
-inns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-cleanup() {
-  [[ -n ${CTPID:-} ]] && kill "$CTPID" 2>/dev/null && wait "$CTPID" 2>/dev/null
-  for n in $C1 $C2 $FW $SRV; do ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null; done
-  jobs -p | xargs -r kill 2>/dev/null
-  for n in $C1 $C2 $FW $SRV; do ip netns del "$n" 2>/dev/null; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-if ! modprobe nfnetlink_cthelper 2>/dev/null && [[ ! -d /sys/module/nfnetlink_cthelper ]]; then
-  bad "kernel lacks nfnetlink_cthelper (CONFIG_NF_CT_NETLINK_HELPER)"; finish
-fi
-[[ -d /sys/module/nf_conntrack_ftp ]] && { bad "nf_conntrack_ftp is loaded: it owns the helper name ftp"; finish; }
+. "$(dirname "$0")/lib.sh"
+on_failure() { [[ -f $W/ctlua.log ]] && { echo "--- ctlua log (tail)"; tail -30 "$W/ctlua.log"; }; }
+for t in ip nft conntrack "$PY"; do need "$t"; done
+need_helper_kernel ftp
 
 # --- topology ------------------------------------------------------------------
 for n in $C1 $C2 $FW $SRV; do ip netns add "$n"; inns "$n" ip link set lo up; done
@@ -136,10 +117,7 @@ script = "$W/ftp.lua"
 queue = 4
 CONF
 cp "$(dirname "$0")/../../scripts/ftp/helper.lua" "$W/ftp.lua"
-ip netns exec "$FW" "$CTLUA" run --config "$W/ctlua.toml" >"$W/ctlua.log" 2>&1 &
-CTPID=$!
-for _ in $(seq 100); do grep -q "ctlua running" "$W/ctlua.log" && break; sleep 0.1; done
-grep -q "ctlua running" "$W/ctlua.log" || { bad "ctlua run did not start"; cat "$W/ctlua.log"; finish; }
+start_ctlua "$FW"
 { "$CTLUA" rules --config "$W/ctlua.toml"; cat <<'NFT'
 table inet filter {
 	chain forward {
@@ -186,5 +164,6 @@ grep -q "^data from 198.51.100.2:[0-9]* token 1" "$W/c1.log" && ok "data connect
   || { bad "first client got no data connection"; cat "$W/c1.log" "$W/server.log"; }
 grep -q "^data from 198.51.100.2:[0-9]* token 2" "$W/c2.log" && ok "data connection to the hunted port reached the second client's port 40000" \
   || { bad "second client got no data connection"; cat "$W/c2.log" "$W/server.log"; }
-grep -q "level=ERROR\|script failed" "$W/ctlua.log" && { bad "ctlua logged failures"; grep "level=ERROR\|script failed" "$W/ctlua.log"; }
+no_script_failures
+grep -q "level=ERROR" "$W/ctlua.log" && { bad "ctlua logged errors"; grep "level=ERROR" "$W/ctlua.log"; }
 finish

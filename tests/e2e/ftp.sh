@@ -42,49 +42,13 @@ case ${CTLUA_E2E_NAT:-0} in
 esac
 echo "--- FTP e2e, set-up: $MODE"
 NS=ctl$$
-CLI=$NS-cli FW=$NS-fw SRV=$NS-srv
+CLI=$NS-cli FW=$NS-fw SRV=$NS-srv NSES="$CLI $FW $SRV"
 W=$(mktemp -d /tmp/ctlua-e2e.XXXXXX)
-pass=0 fail=0
-ok()   { echo "PASS: $*"; pass=$((pass+1)); }
-bad()  { echo "FAIL: $*"; fail=$((fail+1)); }
-need() { command -v "$1" >/dev/null || { echo "FAIL: missing tool $1 (install it: see tests/vm/README.md)"; echo "0 passed, 1 failed"; exit 1; }; }
+. "$(dirname "$0")/lib.sh"
 for t in ip nft conntrack curl "$PY"; do need "$t"; done
 [[ $MODE == plain ]] || need tcpdump
-inns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-cleanup() {
-  [[ -n ${CTPID:-} ]] && kill "$CTPID" 2>/dev/null && wait "$CTPID" 2>/dev/null
-  jobs -p | xargs -r kill 2>/dev/null
-  for n in $CLI $FW $SRV; do ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null; done
-  for _ in $(seq 30); do  # bounded: at most 3 s for them to go
-    [[ -z $(for n in $CLI $FW $SRV; do ip netns pids "$n" 2>/dev/null; done) ]] && break; sleep 0.1
-  done
-  for n in $CLI $FW $SRV; do ip netns del "$n" 2>/dev/null; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-
-# --- kernel features, said plainly when missing ---------------------------
-if ! modprobe nfnetlink_cthelper 2>/dev/null && [[ ! -d /sys/module/nfnetlink_cthelper ]]; then
-  echo "FAIL: kernel lacks nfnetlink_cthelper (CONFIG_NF_CT_NETLINK_HELPER)"; echo "0 passed, 1 failed"; exit 1
-fi
-modprobe -a nfnetlink_queue nf_conntrack_netlink nft_ct nf_nat 2>/dev/null
-if [[ -d /sys/module/nf_conntrack_ftp ]]; then
-  echo "FAIL: nf_conntrack_ftp is loaded: it owns the helper name ftp"; echo "0 passed, 1 failed"; exit 1
-fi
-
-# --- topology --------------------------------------------------------------
-for n in $CLI $FW $SRV; do ip netns add "$n"; inns "$n" ip link set lo up; done
-ip link add c0 netns "$CLI" type veth peer name f0 netns "$FW"
-ip link add s0 netns "$SRV" type veth peer name f1 netns "$FW"
-inns "$CLI" ip addr add 192.0.2.1/24 dev c0;       inns "$CLI" ip addr add 2001:db8:1::1/64 dev c0 nodad
-inns "$FW"  ip addr add 192.0.2.254/24 dev f0;     inns "$FW"  ip addr add 2001:db8:1::fe/64 dev f0 nodad
-inns "$FW"  ip addr add 198.51.100.254/24 dev f1;  inns "$FW"  ip addr add 2001:db8:2::fe/64 dev f1 nodad
-inns "$SRV" ip addr add 198.51.100.2/24 dev s0;    inns "$SRV" ip addr add 2001:db8:2::2/64 dev s0 nodad
-for l in "$CLI c0" "$FW f0" "$FW f1" "$SRV s0"; do set -- $l; inns "$1" ip link set "$2" up; done
-inns "$CLI" ip route add default via 192.0.2.254;  inns "$CLI" ip -6 route add default via 2001:db8:1::fe
-inns "$SRV" ip route add default via 198.51.100.254; inns "$SRV" ip -6 route add default via 2001:db8:2::fe
-inns "$FW" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+need_helper_kernel ftp
+topology "$CLI" "$FW" "$SRV"
 
 # --- FTP server --------------------------------------------------------------
 mkdir -p "$W/root"
@@ -117,11 +81,7 @@ script = "$W/ftp.lua"
 queue = 3
 CONF
 cp "$(dirname "$0")/../../scripts/ftp/helper.lua" "$W/ftp.lua"
-ip netns exec "$FW" "$CTLUA" run --config "$W/ctlua.toml" >"$W/ctlua.log" 2>&1 &  # not a function: $! must be ctlua
-CTPID=$!
-for _ in $(seq 100); do grep -q "ctlua running" "$W/ctlua.log" && break; sleep 0.1; done
-if grep -q "ctlua running" "$W/ctlua.log"; then ok "ctlua run registered the helper and bound its queue"; else
-  bad "ctlua run did not start"; cat "$W/ctlua.log"; echo "$pass passed, $((fail)) failed"; exit 1; fi
+start_ctlua "$FW"
 "$CTLUA" helpers >"$W/helpers.txt" 2>&1; grep -q "ftp.*queue 3" "$W/helpers.txt" && ok "kernel lists helper ftp on queue 3" || { bad "ctlua helpers does not list ftp"; cat "$W/helpers.txt"; }
 
 newrule="tcp dport 21 ct state new accept"
@@ -271,8 +231,6 @@ grep -q "leaving kernel helper registered" "$W/ctlua.log" && ok "exit logged the
 if TMO=8 transfer stopped "$V4" --ftp-port 192.0.2.1 --disable-eprt; then bad "active transfer passed with ctlua stopped: expectations are not ours"
 else ok "with ctlua stopped, the active transfer fails (the expectations were ctlua's)"; fi
 
-k=$(grep -c "script failed" "$W/ctlua.log")
-(( k == 0 )) && ok "no script failures in the ctlua log" || { bad "$k script failures in the ctlua log"; grep "script failed" "$W/ctlua.log" | head -5; }
+no_script_failures
 echo "--- ctlua log (at ${SECONDS}s)"; tail -20 "$W/ctlua.log"
-echo "$pass passed, $fail failed"
-(( fail == 0 ))
+finish

@@ -30,51 +30,14 @@
 set -uo pipefail
 CTLUA=${CTLUA_BIN:?set CTLUA_BIN to the ctlua binary}
 NS=ctt$$
-CLI=$NS-cli FW=$NS-fw SRV=$NS-srv
+CLI=$NS-cli FW=$NS-fw SRV=$NS-srv NSES="$CLI $FW $SRV"
 W=$(mktemp -d /tmp/ctlua-e2e-tftp.XXXXXX)
-pass=0 fail=0
-ok()   { echo "PASS: $*"; pass=$((pass+1)); }
-bad()  { echo "FAIL: $*"; fail=$((fail+1)); }
-die()  { echo "FAIL: $*"; fail=$((fail+1)); echo "$pass passed, $fail failed"; exit 1; }
-need() { command -v "$1" >/dev/null || die "missing tool $1 (tests/vm/run.sh installs it: tftpd-hpa gives in.tftpd, tftp-hpa gives tftp)"; }
-for t in ip nft conntrack curl in.tftpd tftp timeout stdbuf; do need "$t"; done
-inns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-cleanup() {
-  [[ -n ${CTPID:-} ]] && kill "$CTPID" 2>/dev/null && wait "$CTPID" 2>/dev/null
-  # everything left in our namespaces (tftpd and its lingering children, conntrack -E)
-  for n in $CLI $FW $SRV; do ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null; done
-  jobs -p | xargs -r kill 2>/dev/null
-  for _ in $(seq 30); do  # bounded: at most 3 s for them to go
-    [[ -z $(for n in $CLI $FW $SRV; do ip netns pids "$n" 2>/dev/null; done) ]] && break; sleep 0.1
-  done
-  for n in $CLI $FW $SRV; do ip netns del "$n" 2>/dev/null; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-
-# --- kernel features, said plainly when missing ---------------------------
-if ! modprobe nfnetlink_cthelper 2>/dev/null && [[ ! -d /sys/module/nfnetlink_cthelper ]]; then
-  die "kernel lacks nfnetlink_cthelper (CONFIG_NF_CT_NETLINK_HELPER)"
-fi
-modprobe -a nfnetlink_queue nf_conntrack_netlink nft_ct nf_nat nft_nat 2>/dev/null
-for m in nfnetlink_queue nf_conntrack_netlink nf_nat; do
-  [[ -d /sys/module/$m ]] || die "kernel module $m is missing (needed for the helper queue, the expectations, NAT)"
+. "$(dirname "$0")/lib.sh"
+for t in ip nft conntrack curl in.tftpd tftp timeout stdbuf; do
+  need "$t" "tests/vm/run.sh installs it: tftpd-hpa gives in.tftpd, tftp-hpa gives tftp"
 done
-[[ -d /sys/module/nf_conntrack_tftp ]] && die "nf_conntrack_tftp is loaded: it owns the helper name tftp"
-
-# --- topology --------------------------------------------------------------
-for n in $CLI $FW $SRV; do ip netns add "$n" || die "ip netns add $n"; inns "$n" ip link set lo up; done
-ip link add c0 netns "$CLI" type veth peer name f0 netns "$FW" || die "no veth"
-ip link add s0 netns "$SRV" type veth peer name f1 netns "$FW" || die "no veth"
-inns "$CLI" ip addr add 192.0.2.1/24 dev c0;       inns "$CLI" ip addr add 2001:db8:1::1/64 dev c0 nodad
-inns "$FW"  ip addr add 192.0.2.254/24 dev f0;     inns "$FW"  ip addr add 2001:db8:1::fe/64 dev f0 nodad
-inns "$FW"  ip addr add 198.51.100.254/24 dev f1;  inns "$FW"  ip addr add 2001:db8:2::fe/64 dev f1 nodad
-inns "$SRV" ip addr add 198.51.100.2/24 dev s0;    inns "$SRV" ip addr add 2001:db8:2::2/64 dev s0 nodad
-for l in "$CLI c0" "$FW f0" "$FW f1" "$SRV s0"; do set -- $l; inns "$1" ip link set "$2" up; done
-inns "$CLI" ip route add default via 192.0.2.254;  inns "$CLI" ip -6 route add default via 2001:db8:1::fe
-inns "$SRV" ip route add default via 198.51.100.254; inns "$SRV" ip -6 route add default via 2001:db8:2::fe
-inns "$FW" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+need_helper_kernel tftp
+topology "$CLI" "$FW" "$SRV"
 
 # --- TFTP server (foreground, both families, uploads allowed) ----------------
 mkdir -p "$W/root"; chmod 0777 "$W/root"
@@ -99,10 +62,7 @@ script = "$W/tftp.lua"
 queue = 4
 CONF
 cp "$(dirname "$0")/../../scripts/tftp/helper.lua" "$W/tftp.lua"
-ip netns exec "$FW" "$CTLUA" run --config "$W/ctlua.toml" >"$W/ctlua.log" 2>&1 &  # not a function: $! must be ctlua
-CTPID=$!
-for _ in $(seq 100); do grep -q "ctlua running" "$W/ctlua.log" && break; sleep 0.1; done
-grep -q "ctlua running" "$W/ctlua.log" && ok "ctlua run registered the helper and bound its queue" || { cat "$W/ctlua.log"; die "ctlua run did not start"; }
+start_ctlua "$FW"
 "$CTLUA" helpers >"$W/helpers.txt" 2>&1
 grep -q "tftp.*queue 4" "$W/helpers.txt" && ok "kernel lists helper tftp on queue 4" || { bad "ctlua helpers does not list tftp"; cat "$W/helpers.txt"; }
 "$CTLUA" rules --config "$W/ctlua.toml" >"$W/ctlua-rules.nft" 2>&1
@@ -247,8 +207,6 @@ must_fail stopped-plain-rrq-ipv4 plain $S4 get "with ctlua stopped"
 must_fail stopped-snat-wrq-ipv6 snat $S6 put "with ctlua stopped"
 must_fail stopped-dnat-rrq-ipv4 dnat 192.0.2.254 get "with ctlua stopped"
 
-k=$(grep -c "script failed" "$W/ctlua.log")
-(( k == 0 )) && ok "no script failures in the ctlua log" || { bad "$k script failures in the ctlua log"; grep "script failed" "$W/ctlua.log" | head -5; }
+no_script_failures
 echo "--- ctlua log"; tail -8 "$W/ctlua.log"
-echo "$pass passed, $fail failed"
-(( fail == 0 ))
+finish
