@@ -1,6 +1,11 @@
 package nfq
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/ctlua/ctlua/engine"
+	"golang.org/x/sys/unix"
+)
 
 // addr4 returns the 4 bytes of an IPv4 address; an invalid address is
 // 0.0.0.0.
@@ -19,4 +24,12 @@ func addr16(a netip.Addr) []byte {
 	}
 	b := a.As16()
 	return b[:]
+}
+
+// tupleFamily returns the nfgenmsg family of a tuple's addresses.
+func tupleFamily(t engine.Tuple) uint8 {
+	if t.IsIPv6() {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
 }

@@ -69,9 +69,10 @@ func (x *Expecter) Expect(master *engine.Conn, e *engine.Expectation) error {
 // the kernel flags its answer to a plain GET as multipart and never ends
 // it, so a plain GET would wait forever.
 func (x *Expecter) holder(e *engine.Expectation) (engine.Tuple, error) {
-	m := expectTupleMessage(msgExpGet, e)
-	m.Header.Flags = netlink.Request | netlink.Dump
-	m.Data = m.Data[:4] // a dump takes no tuple
+	m := netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(subsysCTNLExp<<8 | msgExpGet), Flags: netlink.Request | netlink.Dump},
+		Data:   nfgenmsg(tupleFamily(e.Tuple), 0),
+	}
 	x.mu.Lock()
 	msgs, err := x.c.Execute(m)
 	x.mu.Unlock()
@@ -109,13 +110,9 @@ func expectTupleMessage(typ uint8, e *engine.Expectation) netlink.Message {
 		return nil
 	})
 	b, _ := ae.Encode() // a tuple always encodes
-	fam := uint8(unix.AF_INET)
-	if e.Tuple.IsIPv6() {
-		fam = unix.AF_INET6
-	}
 	return netlink.Message{
 		Header: netlink.Header{Type: netlink.HeaderType(subsysCTNLExp<<8 | uint16(typ)), Flags: netlink.Request | netlink.Acknowledge},
-		Data:   append(nfgenmsg(fam, 0), b...),
+		Data:   append(nfgenmsg(tupleFamily(e.Tuple), 0), b...),
 	}
 }
 
@@ -147,13 +144,9 @@ func expectMessage(master engine.Tuple, e *engine.Expectation) (netlink.Message,
 	if err != nil {
 		return netlink.Message{}, fmt.Errorf("ctnetlink: encode expectation: %w", err)
 	}
-	fam := uint8(unix.AF_INET)
-	if master.IsIPv6() {
-		fam = unix.AF_INET6
-	}
 	return netlink.Message{
 		Header: netlink.Header{Type: netlink.HeaderType(subsysCTNLExp<<8 | msgExpNew),
 			Flags: netlink.Request | netlink.Acknowledge | netlink.Create | netlink.Excl},
-		Data: append(nfgenmsg(fam, 0), b...),
+		Data: append(nfgenmsg(tupleFamily(master), 0), b...),
 	}, nil
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/ctlua/ctlua/engine"
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // The kernel's TCP sequence adjustment after a length-changing rewrite is
@@ -242,13 +241,9 @@ func seqAdjustMessage(conn *engine.Conn, dir engine.Direction, s seqAdjust) (net
 	if err != nil {
 		return netlink.Message{}, fmt.Errorf("ctnetlink: encode sequence adjustment: %w", err)
 	}
-	fam := uint8(unix.AF_INET)
-	if conn.Orig.IsIPv6() {
-		fam = unix.AF_INET6
-	}
 	return netlink.Message{
 		Header: netlink.Header{Type: netlink.HeaderType(subsysCTNL<<8 | msgCTNew),
 			Flags: netlink.Request | netlink.Acknowledge},
-		Data: append(nfgenmsg(fam, 0), b...),
+		Data: append(nfgenmsg(tupleFamily(conn.Orig), 0), b...),
 	}, nil
 }

@@ -20,7 +20,8 @@ const (
 	EventPacket EventKind = iota
 	// EventRelated is a new connection that matched an expectation (Expect).
 	EventRelated
-	// EventExpect is an expectation a decision created.
+	// EventExpect is an expectation a decision created or a script
+	// inserted at once (expect.insert, expect.hunt).
 	EventExpect
 	// EventExpectGone is an expectation that expired, was evicted, or was
 	// replaced by an equal one.
@@ -87,7 +88,7 @@ func New(opt Options) *Replayer {
 func (r *Replayer) Conntrack() engine.Conntrack { return r.t }
 
 // Expecter returns the simulated conntrack's expectation table, for
-// engine.Config.Expecter: scripts' expect.hunt inserts there.
+// engine.Config.Expecter: expect.insert and expect.hunt insert there.
 func (r *Replayer) Expecter() engine.Expecter { return r.t }
 
 // Run replays the capture read from in through helper, calling sink for

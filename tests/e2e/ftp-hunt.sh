@@ -107,16 +107,7 @@ inns "$SRV" "$PY" "$W/server.py" "$W/server.log" &
 for _ in $(seq 200); do grep -q listening "$W/server.log" 2>/dev/null && break; sleep 0.1; done
 
 # --- ctlua in the firewall -------------------------------------------------------
-cat > "$W/ctlua.toml" <<CONF
-[daemon]
-on_exit = "keep"
-budget = "1s"   # wall-clock: generous under TCG
-log_level = "debug"
-[[helper]]
-script = "$W/ftp.lua"
-queue = 4
-CONF
-cp "$(dirname "$0")/../../scripts/ftp/helper.lua" "$W/ftp.lua"
+ctlua_config ftp 4
 start_ctlua "$FW"
 { "$CTLUA" rules --config "$W/ctlua.toml"; cat <<'NFT'
 table inet filter {

@@ -68,19 +68,7 @@ inns "$SRV" ss -ltn | grep -q ':21 ' || { bad "FTP server did not start"; cat "$
 echo "--- ftpd up at ${SECONDS}s"
 
 # --- ctlua in the firewall -----------------------------------------------------
-cat > "$W/ctlua.toml" <<CONF
-[daemon]
-on_exit = "keep"
-# The budget is wall-clock time: under TCG, with another VM on the same two
-# host cores, a vCPU stalls past the default 50 ms, the callback is stopped
-# and the default verdict (accept, nothing rewritten) applies.
-budget = "1s"
-log_level = "debug"
-[[helper]]
-script = "$W/ftp.lua"
-queue = 3
-CONF
-cp "$(dirname "$0")/../../scripts/ftp/helper.lua" "$W/ftp.lua"
+ctlua_config ftp 3
 start_ctlua "$FW"
 "$CTLUA" helpers >"$W/helpers.txt" 2>&1; grep -q "ftp.*queue 3" "$W/helpers.txt" && ok "kernel lists helper ftp on queue 3" || { bad "ctlua helpers does not list ftp"; cat "$W/helpers.txt"; }
 

@@ -1,8 +1,9 @@
 # lib.sh - the parts the end-to-end scripts share. Source it after setting
 #   NSES  the network namespaces the script makes (cleanup deletes them)
 #   W     the script's work directory (cleanup removes it)
-# It sets the EXIT trap. ctlua runs as $CTPID once start_ctlua started it.
+# It sets the EXIT trap and E2E, the scripts' directory. ctlua runs as $CTPID once start_ctlua started it.
 
+E2E=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 pass=0 fail=0
 ok()  { echo "PASS: $*"; pass=$((pass+1)); }
 bad() { echo "FAIL: $*"; fail=$((fail+1)); }
@@ -66,6 +67,25 @@ topology() {
   inns "$cli" ip route add default via 192.0.2.254;    inns "$cli" ip -6 route add default via 2001:db8:1::fe
   inns "$srv" ip route add default via 198.51.100.254; inns "$srv" ip -6 route add default via 2001:db8:2::fe
   inns "$fw" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+}
+
+# ctlua_config HELPER QUEUE: $W/ctlua.toml runs a copy ($W/HELPER.lua) of
+# the shipped scripts/HELPER/helper.lua on QUEUE; the helper is kept
+# registered on exit, so that a test can see the kernel without a reader.
+ctlua_config() {
+  cp "$E2E/../../scripts/$1/helper.lua" "$W/$1.lua"
+  cat > "$W/ctlua.toml" <<CONF
+[daemon]
+on_exit = "keep"
+# The budget is wall-clock time: under TCG, with another VM on the same two
+# host cores, a vCPU stalls past the default 50 ms, the callback is stopped
+# and the default verdict (accept, nothing rewritten) applies.
+budget = "1s"
+log_level = "debug"
+[[helper]]
+script = "$W/$1.lua"
+queue = $2
+CONF
 }
 
 # start_ctlua FW: runs "$CTLUA run --config $W/ctlua.toml" in FW, logging

@@ -49,19 +49,7 @@ inns "$SRV" ss -lun | grep -q '0.0.0.0:69 ' && inns "$SRV" ss -lun | grep -q '\[
   && ok "tftpd-hpa listens on UDP 69 (IPv4 and IPv6)" || { bad "in.tftpd did not start on both families"; inns "$SRV" ss -lun; cat "$W/tftpd.log"; }
 
 # --- ctlua in the firewall -----------------------------------------------------
-cat > "$W/ctlua.toml" <<CONF
-[daemon]
-on_exit = "keep"
-# The budget is wall-clock time: under TCG, with another VM on the same two
-# host cores, a vCPU stalls past the default 50 ms, the callback is stopped
-# and the default verdict (accept, nothing rewritten) applies.
-budget = "1s"
-log_level = "debug"
-[[helper]]
-script = "$W/tftp.lua"
-queue = 4
-CONF
-cp "$(dirname "$0")/../../scripts/tftp/helper.lua" "$W/tftp.lua"
+ctlua_config tftp 4
 start_ctlua "$FW"
 "$CTLUA" helpers >"$W/helpers.txt" 2>&1
 grep -q "tftp.*queue 4" "$W/helpers.txt" && ok "kernel lists helper tftp on queue 4" || { bad "ctlua helpers does not list tftp"; cat "$W/helpers.txt"; }

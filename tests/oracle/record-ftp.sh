@@ -24,30 +24,9 @@ done
 $PY -c 'import pyftpdlib' 2>/dev/null || { echo "record-ftp: missing python3-pyftpdlib" >&2; exit 1; }
 NS=rec$$ CLI=rec$$-cli SRV=rec$$-srv
 W=$(mktemp -d)
-cleanup() {
-  # Background functions are subshells: kill what runs in the namespaces.
-  for n in $CLI $SRV; do ip netns pids $n 2>/dev/null | xargs -r kill 2>/dev/null || true; done
-  jobs -p | xargs -r kill 2>/dev/null || true
-  ip netns del $CLI 2>/dev/null || true; ip netns del $SRV 2>/dev/null || true; rm -rf "$W"
-}
-trap cleanup EXIT
-inns() { local n=$1; shift; ip netns exec "$n" "$@"; }
+. "$HERE/lib.sh"
 
-ip netns add $CLI; ip netns add $SRV
-ip link add v0 netns $CLI type veth peer name v1 netns $SRV
-inns $CLI ip addr add 192.0.2.1/24 dev v0; inns $CLI ip addr add 2001:db8::1/64 dev v0 nodad
-inns $SRV ip addr add 192.0.2.2/24 dev v1; inns $SRV ip addr add 2001:db8::2/64 dev v1 nodad
-for n in $CLI $SRV; do inns $n ip link set lo up; done
-inns $CLI ip link set v0 up; inns $SRV ip link set v1 up
-inns $CLI ethtool -K v0 tx off rx off >/dev/null 2>&1 || true
-for ipt in iptables ip6tables; do
-  inns $CLI $ipt -t raw -A OUTPUT -p tcp --dport 21 -j CT --helper ftp
-  inns $CLI $ipt -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-  inns $CLI $ipt -A INPUT -i lo -j ACCEPT
-  inns $CLI $ipt -P INPUT DROP
-done
-inns $CLI ip6tables -I INPUT -p ipv6-icmp -j ACCEPT  # neighbour discovery
-if ! inns $CLI conntrack -L >/dev/null 2>&1; then echo "record-ftp: no conntrack in the namespace" >&2; exit 1; fi
+oracle_topology tcp 21 ftp
 
 mkdir -p "$W/root"
 for f in a b c; do printf 'file %s\n' "$f" > "$W/root/$f.txt"; head -c 300 /dev/zero | tr '\0' "$f" >> "$W/root/$f.txt"; done
@@ -62,11 +41,6 @@ logging.basicConfig(level=logging.ERROR)
 FTPServer(("::", 21), FTPHandler).serve_forever()' "$W/root" &
 for _ in $(seq 50); do inns $SRV ss -ltn | grep -q ':21 ' && break; sleep 0.1; done
 
-# capture_ok PCAP TCPDUMP-STDERR FIRST: tcpdump lost nothing and the
-# capture starts with the packet FIRST matches (an ERE on tcpdump -n).
-capture_ok() {
-  grep -q "^0 packets dropped by kernel" "$2" && tcpdump -nr "$1" -c 1 2>/dev/null | grep -qE "$3"
-}
 record() { # scenario url curl-args...: record_once, again when the capture is incomplete
   local try
   for try in 1 2 3; do record_once "$@" && return; done

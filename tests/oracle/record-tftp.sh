@@ -59,42 +59,10 @@ curl -V | grep -qw tftp || { echo "record-tftp: curl has no tftp support" >&2; e
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 CLI=rectftp$$-cli SRV=rectftp$$-srv
 W=$(mktemp -d)
-cleanup() {
-  local n i
-  jobs -p | xargs -r kill 2>/dev/null || true
-  # in.tftpd forks a child per request, which ignores SIGTERM: end
-  # whatever still runs in the namespaces (all started by this script),
-  # by pid, with SIGKILL after a second.
-  for i in $(seq 11); do
-    n=$( { ip netns pids $CLI; ip netns pids $SRV; } 2>/dev/null | sort -u)
-    [ -n "$n" ] || break
-    if [ "$i" -lt 11 ]; then kill $n 2>/dev/null || true; sleep 0.1; else kill -9 $n 2>/dev/null || true; fi
-  done
-  wait 2>/dev/null || true
-  ip netns del $CLI 2>/dev/null || true; ip netns del $SRV 2>/dev/null || true
-  rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-inns() { local n=$1; shift; ip netns exec "$n" "$@"; }
+. "$HERE/lib.sh"
 fail() { echo "record-tftp: $*" >&2; exit 1; }
 
-ip netns add $CLI; ip netns add $SRV
-ip link add v0 netns $CLI type veth peer name v1 netns $SRV
-inns $CLI ip addr add 192.0.2.1/24 dev v0; inns $CLI ip addr add 2001:db8::1/64 dev v0 nodad
-inns $SRV ip addr add 192.0.2.2/24 dev v1; inns $SRV ip addr add 2001:db8::2/64 dev v1 nodad
-for n in $CLI $SRV; do inns $n ip link set lo up; done
-inns $CLI ip link set v0 up; inns $SRV ip link set v1 up
-inns $CLI ethtool -K v0 tx off rx off >/dev/null 2>&1 || true
-for ipt in iptables ip6tables; do
-  inns $CLI $ipt -t raw -A OUTPUT -p udp --dport 69 -j CT --helper tftp ||
-    fail "$ipt: cannot attach the tftp helper (nf_conntrack_tftp missing?)"
-  inns $CLI $ipt -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-  inns $CLI $ipt -A INPUT -i lo -j ACCEPT
-  inns $CLI $ipt -P INPUT DROP
-done
-inns $CLI ip6tables -I INPUT -p ipv6-icmp -j ACCEPT # neighbour discovery
-inns $CLI conntrack -L >/dev/null 2>&1 || fail "no conntrack in the namespace"
+oracle_topology udp 69 tftp
 
 # Server root: three small files to fetch (c.txt spans two 512-byte
 # blocks); uploads go to a directory per scenario (record makes it).
@@ -127,11 +95,6 @@ rm -f "$W/cli/a.txt"
 kill -9 $(ps -o pid= --ppid $sanity) $sanity 2>/dev/null || true; wait $sanity 2>/dev/null || true
 serve 69
 
-# capture_ok PCAP TCPDUMP-STDERR FIRST: tcpdump lost nothing and the
-# capture starts with the packet FIRST matches (an ERE on tcpdump -n).
-capture_ok() {
-  grep -q "^0 packets dropped by kernel" "$2" && tcpdump -nr "$1" -c 1 2>/dev/null | grep -qE "$3"
-}
 record() { # scenario ...: record_once, again when the capture is incomplete
   local try
   for try in 1 2 3; do record_once "$@" && return; done
