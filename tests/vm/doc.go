@@ -7,4 +7,8 @@
 // On a kernel without CONFIG_NF_CT_NETLINK_HELPER or
 // CONFIG_NETFILTER_NETLINK_GLUE_CT (our host's), they fail and say what is
 // missing. See tests/vm/README.md.
+//
+// Without the tag the package holds the tests of the harness itself, which
+// need neither root nor a kernel: accel_test.go drives the accelerator
+// choice (accel.sh) with a fake qemu.
 package vm

@@ -41,7 +41,9 @@
 #                     package; the version it points to is cached)
 #   CTLUA_VM_REFRESH  1: ask apt again which kernel the meta package means
 #   CTLUA_VM_KEEP     1: keep the per-run directory (console log, scripts)
-#   CTLUA_VM_ACCEL    kvm or tcg (kvm when /dev/kvm is writable)
+#   CTLUA_VM_ACCEL    auto (default), kvm or tcg. auto is TCG unless a probe
+#                     proves KVM boots, and faster (accel.sh); the log line
+#                     "accelerator ..." says which was chosen and why
 #
 # The guest environment is PATH (the host's), HOME=/root, TERM=dumb,
 # LANG=C.UTF-8, every CTLUA_* variable, the CTLUA_VM_ENV ones, and
@@ -237,6 +239,12 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo 1 >/proc/sys/kernel/sysrq
+# The accelerator probe (accel.sh): booting this far is all it asks.
+if grep -qw ctlua.probe /proc/cmdline; then
+	echo "ctlua-vm: probe ok" >/dev/ttyS0
+	echo b >/proc/sysrq-trigger
+	sleep 60
+fi
 fail() {
 	echo "ctlua-vm: guest init: $*" >/dev/ttyS0
 	echo "ctlua-vm: guest init: $*" >/dev/ttyS1
@@ -308,6 +316,13 @@ if [[ ! -s $initrd ]]; then
   find "$kdir" -maxdepth 1 -name 'initramfs-*.gz' ! -name "${initrd##*/}" -delete
   log "initramfs built in $((SECONDS - t0)) s"
 fi
+# The accelerator (accel.sh), probed under the lock: one probe at a time.
+QEMU=qemu-system-x86_64
+KVM_DEVICE=/dev/kvm
+# shellcheck source=tests/vm/accel.sh
+. "$(dirname "$0")/accel.sh"
+choose_accel "$kernel" "$initrd" "$CACHE" || die "cannot choose an accelerator"
+log "accelerator $accel: $accel_reason"
 flock -u 9
 exec 9>&-
 
@@ -394,14 +409,6 @@ EOF_GUEST
 
 # ---------------------------------------------------------------------------
 # 5. Boot.
-accel=${CTLUA_VM_ACCEL:-}
-[[ -n $accel ]] || { [[ -w /dev/kvm ]] && accel=kvm || accel=tcg; }
-case $accel in
-  kvm) accel_args=(-accel kvm -cpu host) ;;
-  tcg) accel_args=(-accel tcg,thread=multi -cpu max) ;;   # -cpu max: RDRAND, so no wait for entropy
-  *) die "CTLUA_VM_ACCEL must be kvm or tcg" ;;
-esac
-
 append="console=ttyS0 rdinit=/init panic=-1 oops=panic"
 append+=" tsc=reliable no_timer_check nokaslr mitigations=off random.trust_cpu=on"
 [[ $VERBOSE == 1 ]] || append+=" quiet loglevel=3"
