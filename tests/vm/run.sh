@@ -37,9 +37,11 @@
 #   CTLUA_VM_VERBOSE  1: stream the guest console (boot log) to stderr and
 #                     print timings
 #   CTLUA_VM_ENV      space-separated names of more variables to pass in
-#   CTLUA_VM_KERNEL_PKG  kernel package (linux-image-amd64, Debian's meta
-#                     package; the version it points to is cached)
-#   CTLUA_VM_REFRESH  1: ask apt again which kernel the meta package means
+#   CTLUA_VM_KERNEL   the guest kernel: bookworm (Debian 12's, the default),
+#                     trixie (Debian 13's), trixie-backports (the newest
+#                     backports kernel), or a linux-image-X package name
+#                     (kernel.sh); the version it resolves to is cached
+#   CTLUA_VM_REFRESH  1: ask apt again which kernel that means
 #   CTLUA_VM_KEEP     1: keep the per-run directory (console log, scripts)
 #   CTLUA_VM_ACCEL    auto (default), kvm or tcg. auto is TCG unless a probe
 #                     proves KVM boots, and faster (accel.sh); the log line
@@ -78,7 +80,6 @@ MEM=${CTLUA_VM_MEM:-1024}
 CPUS=${CTLUA_VM_CPUS:-2}
 MODULES=${CTLUA_VM_MODULES-nfnetlink_cthelper nfnetlink_queue nf_conntrack_netlink nft_queue nft_ct xt_CT xt_NFQUEUE nf_nat}
 VERBOSE=${CTLUA_VM_VERBOSE:-0}
-KPKG=${CTLUA_VM_KERNEL_PKG:-linux-image-amd64}
 
 prepare=0
 case ${1-} in
@@ -136,94 +137,18 @@ if (( ${#missing[@]} )); then
 fi
 
 # ---------------------------------------------------------------------------
-# 2. The kernel, cached as CACHE/<package>_<version>/ with CACHE/current
-#    pointing at the one in use. The lock serialises concurrent runs while
-#    they fill the cache; it is released before the VM starts.
+# 2. The kernel (kernel.sh), cached as CACHE/<package>_<version>/ with
+#    CACHE/kernel-<CTLUA_VM_KERNEL> pointing at the one in use. The lock
+#    serialises concurrent runs while they fill the cache; it is released
+#    before the VM starts.
 [[ $CACHE != *[[:space:]]* ]] || die "CTLUA_VM_CACHE: no spaces, please: '$CACHE'"
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
 flock 9
 
-# Debian's meta package -> the concrete linux-image-X.Y.Z-N-amd64.
-resolve_kernel() {
-  if [[ $KPKG =~ ^linux-image-[0-9] ]]; then echo "$KPKG"; return 0; fi
-  apt-cache depends "$KPKG" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
-}
-
-fetch_kernel() {
-  local pkg ver tmp kv
-  pkg=$(resolve_kernel)
-  [[ -n $pkg ]] || { apt_update; pkg=$(resolve_kernel); }
-  [[ -n $pkg ]] || die "cannot resolve the kernel package $KPKG"
-  ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
-  [[ -n $ver ]] || die "no version of $pkg in the apt lists"
-  kdir=$CACHE/${pkg}_$ver
-  if [[ ! -e $kdir/.complete ]]; then
-    log "fetching $pkg $ver"
-    local t0=$SECONDS
-    tmp=$(mktemp -d "$CACHE/.fetch.XXXXXX"); tmpdirs+=("$tmp")
-    # apt-get download drops root for the _apt user: the directory must be
-    # reachable and writable by _apt, or apt warns and downloads as root.
-    chmod 0755 "$tmp"; mkdir "$tmp/deb"; chmod 0777 "$tmp/deb"
-    if ! (cd "$tmp/deb" && apt-get -qq download "$pkg=$ver") >/dev/null 2>&1; then
-      apt_update
-      (cd "$tmp/deb" && apt-get -qq download "$pkg=$ver") >/dev/null || die "apt-get download $pkg=$ver failed"
-    fi
-    dpkg -x "$tmp"/deb/*.deb "$tmp/root"
-    rm -rf "$tmp/deb"
-    kv=$(ls "$tmp/root/lib/modules")
-    [[ $kv != *[[:space:]]* && -f $tmp/root/boot/vmlinuz-$kv ]] || die "unexpected layout in $pkg"
-    depmod -b "$tmp/root" "$kv"   # Debian's postinst would do this
-    echo "$kv" >"$tmp/release"
-    echo "$pkg $ver" >"$tmp/package"
-    touch "$tmp/.complete"
-    rm -rf "$kdir"
-    mv "$tmp" "$kdir"
-    log "kernel $kv ready in $((SECONDS - t0)) s"
-  fi
-  ln -sfn "$(basename "$kdir")" "$CACHE/current"
-}
-
-kdir=
-if [[ ${CTLUA_VM_REFRESH:-0} != 1 && -e $CACHE/current/.complete ]]; then
-  kdir=$(readlink -f "$CACHE/current")
-else
-  fetch_kernel
-fi
-kdir=$(readlink -f "$kdir")
-KV=$(<"$kdir/release")
-kmoddir=$kdir/root/lib/modules/$KV
-
-# The kernel as an uncompressed ELF image. Debian's bzImage is xz-compressed,
-# and decompressing it takes 2.7 s of emulated CPU at every boot; qemu boots
-# the ELF vmlinux directly through its PVH entry point (CONFIG_PVH).
-# Falls back to the bzImage when that is not possible.
-kernel=$kdir/root/boot/vmlinuz-$KV
-extract_vmlinux() { # bzImage out
-  local z=$1 setup off len magic
-  setup=$(od -An -tu1 -j $((0x1f1)) -N1 "$z")    # setup_sects
-  off=$(od -An -tu4 -j $((0x248)) -N4 "$z")      # payload_offset
-  len=$(od -An -tu4 -j $((0x24c)) -N4 "$z")      # payload_length
-  off=$(( (setup + 1) * 512 + off ))
-  magic=$(od -An -tx1 -j "$off" -N6 "$z" | tr -d ' ')
-  case $magic in
-    fd377a585a00) dec=(xz -dc --single-stream) ;;
-    1f8b*) dec=(gzip -dc) ;;
-    28b52ffd*) dec=(zstd -dcq) ;;
-    *) return 1 ;;
-  esac
-  tail -c +$((off + 1)) "$z" | head -c "$len" | "${dec[@]}" >"$2" 2>/dev/null || true
-  [[ $(od -An -c -N4 "$2" | tr -d ' ') == 177ELF ]]
-}
-if [[ ! -e $kdir/vmlinux && ! -e $kdir/.no-vmlinux ]]; then
-  if grep -qx CONFIG_PVH=y "$kdir/root/boot/config-$KV" && extract_vmlinux "$kernel" "$kdir/vmlinux.tmp"; then
-    mv "$kdir/vmlinux.tmp" "$kdir/vmlinux"
-  else
-    log "cannot boot an uncompressed kernel (no PVH, or unknown compression): each boot will be slower"
-    rm -f "$kdir/vmlinux.tmp"; touch "$kdir/.no-vmlinux"
-  fi
-fi
-[[ -e $kdir/vmlinux ]] && kernel=$kdir/vmlinux
+# shellcheck source=tests/vm/kernel.sh
+. "$(dirname "$0")/kernel.sh"
+kernel_prepare
 
 # ---------------------------------------------------------------------------
 # 3. The initramfs. Its name carries a hash of its contents, so editing the
@@ -308,8 +233,7 @@ if [[ ! -s $initrd ]]; then
   for m in $boot_modules; do
     modprobe -d "$kdir/root" -S "$KV" --show-depends "$m" || die "no module $m in $KV"
   done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r ko; do
-    cp "$ko" "$d/modules/"
-    basename "$ko"
+    module_copy "$ko" "$d/modules"
   done >"$d/modules/order"
   (cd "$d" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$initrd.tmp"
   mv "$initrd.tmp" "$initrd"
@@ -322,6 +246,7 @@ KVM_DEVICE=/dev/kvm
 # shellcheck source=tests/vm/accel.sh
 . "$(dirname "$0")/accel.sh"
 choose_accel "$kernel" "$initrd" "$CACHE" || die "cannot choose an accelerator"
+log "kernel $kernel_desc"
 log "accelerator $accel: $accel_reason"
 flock -u 9
 exec 9>&-
