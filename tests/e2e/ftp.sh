@@ -155,6 +155,13 @@ for t in "ipv4-port|$V4|--ftp-port 192.0.2.1 --disable-eprt" \
     fi
   fi
 done
+# The data connections (in TIME_WAIT now): whether they inherited the
+# master's helper, which would queue their packets to ctlua too.
+inns "$FW" conntrack -L -p tcp 2>/dev/null | grep -v 'dport=21 ' >"$W/data-ct.txt"
+nd=$(grep -c . "$W/data-ct.txt"); nh=$(grep -c 'helper=' "$W/data-ct.txt")
+# Pinned on every kernel of the matrix (6.1, 6.12, 7.3): they carry none.
+(( nd >= 3*okx && nh == 0 )) && ok "kernel $(uname -r): $nd data connections, none inherited the helper" \
+  || { bad "kernel $(uname -r): $nh of $nd data connections carry a helper (their packets would be queued too)"; grep -m3 'helper=' "$W/data-ct.txt"; }
 sleep 0.5
 n=$(grep -c NEW "$W/expect.log")
 (( n >= 3*okx && n > 0 )) && ok "conntrack saw $n expectations (>= 3 per passed mode: $((3*okx)))" || { bad "only $n expectation events"; cat "$W/expect.log"; }

@@ -108,7 +108,7 @@ choose_accel_auto() {
   file=$cache/accel-$(accel_cache_key)
   if [[ -s $file ]]; then
     read -r accel accel_reason <"$file"
-    accel_reason="$accel_reason (probed earlier on this boot; CTLUA_VM_ACCEL=kvm|tcg overrides)"
+    accel_reason="$accel_reason (probed earlier on this boot)"
     return 0
   fi
   accel_run_probes "$kernel" "$initrd"
