@@ -20,7 +20,7 @@ import (
 // The file gets a "testing" module to load helpers into a real engine
 // (built with modules) and send packets through them:
 //
-//	local testing = require("testing")
+//	local testing = require("ctlua.testing")
 //	function Test_port(t)
 //	  local h = testing.load("helper.lua")          -- relative to the test file
 //	  local c = h:conn{client = "192.0.2.1", server = "192.0.2.2", dport = 21}
@@ -50,7 +50,7 @@ func RunLuaTests(t *testing.T, file string, modules []engine.Module) int {
 			e.Close()
 		}
 	}()
-	L.PreloadModule("testing", func(L *lua.LState) int {
+	L.PreloadModule("ctlua.testing", func(L *lua.LState) int {
 		L.Push(L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
 			"load": func(L *lua.LState) int {
 				n := luaLoad(L, dir, modules)
