@@ -35,6 +35,7 @@ func commands() []command {
 		{"run", "run [--config FILE]: register the helpers and serve their queues", cmdRun},
 		{"replay", "replay [flags] HELPER.lua CAPTURE: run a helper on a pcap/pcapng capture, no root needed", cmdReplay},
 		{"check", "check HELPER.lua...: compile and validate scripts, print their declarations", cmdCheck},
+		{"test", "test [-run REGEXP] [-v] [PATH...]: run the *_test.lua files next to helpers", cmdTest},
 		{"rules", "rules [--config FILE] [--iptables]: print the rules that attach the helpers", cmdRules},
 		{"helpers", "helpers [--delete NAME | --flush]: list (or delete) user-space helpers in the kernel", cmdHelpers},
 	}
