@@ -36,6 +36,7 @@ func commands() []command {
 		{"replay", "replay [flags] HELPER.lua CAPTURE: run a helper on a pcap/pcapng capture, no root needed", cmdReplay},
 		{"check", "check HELPER.lua...: compile and validate scripts, print their declarations", cmdCheck},
 		{"test", "test [-run REGEXP] [-v] [PATH...]: run the *_test.lua files next to helpers", cmdTest},
+		{"new", "new NAME --l4 tcp|udp --port N: create a helper skeleton that ctlua test and replay accept", cmdNew},
 		{"rules", "rules [--config FILE] [--iptables]: print the rules that attach the helpers", cmdRules},
 		{"helpers", "helpers [--delete NAME | --flush]: list (or delete) user-space helpers in the kernel", cmdHelpers},
 	}
