@@ -50,7 +50,7 @@ func checkOne(e *engine.Engine, arg string, members map[string]map[string]bool, 
 	}
 	h, err := e.Check(file, src, nil)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, explainSyntax(err, src))
 		return exitFailed
 	}
 	printSpec(stdout, file, &h.Spec)

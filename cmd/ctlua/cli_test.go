@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,5 +41,30 @@ func TestCLI(t *testing.T) {
 	}
 	if _, errOut, st := ctlua("replay", ftp, "--", capture("ipv4-port.pcap")); st != exitOK {
 		t.Errorf("--: %d %s", st, errOut)
+	}
+}
+
+// TestErrorsNameTheRightLine: a missing comma is reported with the line
+// that lacks it, and a typo in the configuration against the TOML line.
+func TestErrorsNameTheRightLine(t *testing.T) {
+	dir := t.TempDir()
+	syn := filepath.Join(dir, "syn.lua")
+	os.WriteFile(syn, []byte("return {\n  name = \"x\",\n  l4 = \"tcp\"\n\n  ports = { 1 },\n}\n"), 0o644)
+	_, errOut, st := ctlua("check", syn)
+	if want := syn + ":5: syntax error near 'ports' (is a ',' missing at the end of line 3?)\n"; st != exitFailed || errOut != want {
+		t.Errorf("status %d\n got %q\nwant %q", st, errOut, want)
+	}
+	for _, tt := range []struct{ toml, want string }{
+		{"[[helper]]\nscript = \"builtin:ftp\"\nqueue = 0\n\n[helper.policies.ftpx]\nmax_expected = 2\n",
+			":5: [[helper]] 1 (builtin:ftp): policy \"ftpx\": helper ftp declares no such policy"},
+		{"[[helper]]\nscript = \"builtin:tftp\"\nqueue = 1\n[[helper]]\nscript = \"builtin:ftp\"\nqueue = 0\noptions = { loos = true }\n",
+			":7: [[helper]] 2 (builtin:ftp): option \"loos\": helper ftp declares no such option"},
+	} {
+		cfg := filepath.Join(dir, "c.toml")
+		os.WriteFile(cfg, []byte(tt.toml), 0o644)
+		_, errOut, st := ctlua("replay", "--config", cfg, capture("ipv4-port.pcap"))
+		if st != exitFailed || !strings.HasPrefix(errOut, cfg+tt.want) {
+			t.Errorf("status %d\n got %q\nwant %q", st, errOut, cfg+tt.want)
+		}
 	}
 }

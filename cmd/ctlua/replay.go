@@ -129,6 +129,8 @@ type loadedHelper struct {
 	src  []byte
 	ov   *engine.Overrides
 	bind replay.Binding
+	// fromConfig explains override errors against the configuration.
+	fromConfig func(error) error
 }
 
 // readScript reads a helper script: a file, or builtin:NAME.
@@ -163,7 +165,7 @@ func helpersOf(a *replayArgs, e *engine.Engine) ([]loadedHelper, error) {
 		}
 		probe, err := e.Check(file, src, nil)
 		if err != nil {
-			return nil, err
+			return nil, explainSyntax(err, src)
 		}
 		ov, err := optionOverrides(&probe.Spec, a.options)
 		if err != nil {
@@ -175,8 +177,12 @@ func helpersOf(a *replayArgs, e *engine.Engine) ([]loadedHelper, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfgText, err := os.ReadFile(a.config)
+	if err != nil {
+		return nil, err
+	}
 	var out []loadedHelper
-	for _, hc := range cfg.Helpers {
+	for i, hc := range cfg.Helpers {
 		path := hc.Script
 		if !strings.HasPrefix(path, "builtin:") && !filepath.IsAbs(path) {
 			path = filepath.Join(filepath.Dir(a.config), path)
@@ -185,7 +191,10 @@ func helpersOf(a *replayArgs, e *engine.Engine) ([]loadedHelper, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", a.config, err)
 		}
-		out = append(out, loadedHelper{file: file, src: src, ov: hc.Overrides()})
+		script := hc.Script
+		out = append(out, loadedHelper{file: file, src: src, ov: hc.Overrides(), fromConfig: func(err error) error {
+			return configError(a.config, cfgText, i, script, err)
+		}})
 	}
 	return out, nil
 }
@@ -215,7 +224,10 @@ func replayOnce(a *replayArgs, stdout, stderr io.Writer) int {
 	for _, lh := range hs {
 		h, err := e.Load(lh.file, lh.src, lh.ov)
 		if err != nil {
-			fmt.Fprintln(stderr, err)
+			if _, cerr := e.Check(lh.file, lh.src, nil); cerr == nil && lh.fromConfig != nil {
+				err = lh.fromConfig(err) // the script is fine: the config's overrides are not
+			}
+			fmt.Fprintln(stderr, explainSyntax(err, lh.src))
 			return exitFailed
 		}
 		lh.bind.Helper = h.Spec.Name
