@@ -86,18 +86,33 @@ func column(lines []string, f finding) int {
 	if i := strings.LastIndexAny(name, ".:"); i >= 0 {
 		name = name[i+1:]
 	}
-	re := regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `\b(\s*=[^=])?`)
-	all := re.FindAllStringSubmatchIndex(lines[f.line-1], -1)
-	for _, loc := range all {
-		// a read is where the name is not assigned to; a declaration is
-		if assigned := loc[2] >= 0; assigned == f.decl {
-			return loc[0] + 1
+	text := lines[f.line-1]
+	first := 0
+	for from := 0; ; {
+		i := strings.Index(text[from:], name)
+		if i < 0 || name == "" {
+			break
+		}
+		at := from + i
+		end := at + len(name)
+		from = at + 1
+		if (at > 0 && isIdent(text[at-1])) || (end < len(text) && isIdent(text[end])) {
+			continue // part of a longer name
+		}
+		if first == 0 {
+			first = at + 1
+		}
+		rest := strings.TrimLeft(text[end:], " \t")
+		assigned := strings.HasPrefix(rest, "=") && !strings.HasPrefix(rest, "==")
+		if assigned == f.decl {
+			return at + 1
 		}
 	}
-	if len(all) > 0 {
-		return all[0][0] + 1
-	}
-	return 1
+	return max(first, 1)
+}
+
+func isIdent(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 func (l *linter) warn(line int, format string, args ...any) {
