@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ctlua/ctlua/engine"
+	"github.com/ctlua/ctlua/engine/enginetest"
 )
 
 const checkSynopsis = "check [--lint=false] HELPER.lua...: compile and validate helper scripts (a file or builtin:NAME), lint them, print their declarations"
@@ -50,7 +51,7 @@ func checkOne(e *engine.Engine, arg string, members map[string]map[string]bool, 
 	}
 	h, err := e.Check(file, src, nil)
 	if err != nil {
-		fmt.Fprintln(stderr, explainSyntax(err, src))
+		fmt.Fprintln(stderr, enginetest.ExplainSyntax(err, src))
 		return exitFailed
 	}
 	printSpec(stdout, file, &h.Spec)

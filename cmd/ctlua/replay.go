@@ -165,7 +165,7 @@ func helpersOf(a *replayArgs, e *engine.Engine) ([]loadedHelper, error) {
 		}
 		probe, err := e.Check(file, src, nil)
 		if err != nil {
-			return nil, explainSyntax(err, src)
+			return nil, enginetest.ExplainSyntax(err, src)
 		}
 		ov, err := optionOverrides(&probe.Spec, a.options)
 		if err != nil {
@@ -227,7 +227,7 @@ func replayOnce(a *replayArgs, stdout, stderr io.Writer) int {
 			if _, cerr := e.Check(lh.file, lh.src, nil); cerr == nil && lh.fromConfig != nil {
 				err = lh.fromConfig(err) // the script is fine: the config's overrides are not
 			}
-			fmt.Fprintln(stderr, explainSyntax(err, lh.src))
+			fmt.Fprintln(stderr, enginetest.ExplainSyntax(err, lh.src))
 			return exitFailed
 		}
 		lh.bind.Helper = h.Spec.Name

@@ -292,7 +292,8 @@ func luaLoad(L *lua.LState, dir string, modules []engine.Module) int {
 	h, err := e.LoadFile(path, ov)
 	if err != nil {
 		e.Close()
-		L.RaiseError("%v", err)
+		src, _ := os.ReadFile(path)
+		L.RaiseError("%v", ExplainSyntax(err, src))
 	}
 	ud := L.NewUserData()
 	ud.Value = &luaHelper{e: e, name: h.Spec.Name, x: x}
