@@ -62,9 +62,11 @@ func TestErrorsNameTheRightLine(t *testing.T) {
 	} {
 		cfg := filepath.Join(dir, "c.toml")
 		os.WriteFile(cfg, []byte(tt.toml), 0o644)
-		_, errOut, st := ctlua("replay", "--config", cfg, capture("ipv4-port.pcap"))
-		if st != exitFailed || !strings.HasPrefix(errOut, cfg+tt.want) {
-			t.Errorf("status %d\n got %q\nwant %q", st, errOut, cfg+tt.want)
+		for _, args := range [][]string{{"replay", "--config", cfg, capture("ipv4-port.pcap")}, {"rules", "--config", cfg}} {
+			_, errOut, st := ctlua(args...)
+			if st != exitFailed || !strings.HasPrefix(errOut, cfg+tt.want) {
+				t.Errorf("%s: status %d\n got %q\nwant %q", args[0], st, errOut, cfg+tt.want)
+			}
 		}
 	}
 }

@@ -59,7 +59,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}()
 	err = daemon.Run(ctx, daemon.Options{Config: cfg, Modules: modules(), Builtin: scripts.FS, Logger: log, Reload: reload})
 	if err != nil {
-		fmt.Fprintln(stderr, "ctlua run:", err)
+		fmt.Fprintln(stderr, "ctlua run:", diagnoseConfig(*config, cfg, err))
 		return exitFailed
 	}
 	return exitOK
@@ -84,7 +84,7 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 	}
 	rules, err := daemon.RulesFor(cfg, modules(), scripts.FS)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, diagnoseConfig(*config, cfg, err))
 		return exitFailed
 	}
 	if *ipt {

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/ctlua/ctlua/engine"
+	"github.com/ctlua/ctlua/runtime/daemon"
 )
 
 var quotedName = regexp.MustCompile(`^(option|policy) "([^"]+)"`)
@@ -51,4 +55,40 @@ func helperKeyLine(cfg []byte, index int, name string) int {
 		}
 	}
 	return 0
+}
+
+// diagnoseConfig re-points a declaration error of `ctlua rules` or `ctlua
+// run` at the configuration when the script itself is fine and the
+// helper's overrides are not; other errors are returned as they are.
+func diagnoseConfig(path string, cfg *daemon.Config, orig error) error {
+	var de *engine.DeclError
+	if path == "" || !errors.As(orig, &de) {
+		return orig
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return orig
+	}
+	e, err := engine.New(engine.Config{Workers: 1, Modules: modules()})
+	if err != nil {
+		return orig
+	}
+	defer e.Close()
+	for i, hc := range cfg.Helpers {
+		script := hc.Script
+		if !strings.HasPrefix(script, "builtin:") && !filepath.IsAbs(script) {
+			script = filepath.Join(filepath.Dir(path), script)
+		}
+		file, src, err := readScript(script)
+		if err != nil {
+			continue
+		}
+		if _, err := e.Check(file, src, nil); err != nil {
+			continue
+		}
+		if _, err := e.Check(file, src, hc.Overrides()); err != nil {
+			return configError(path, text, i, hc.Script, err)
+		}
+	}
+	return orig
 }
