@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -35,9 +36,18 @@ func TestReplayWatch(t *testing.T) {
 		}
 		close(lines)
 	}()
-	waitFor := func(what string) {
+	// waitFor waits for a line containing what; change, when not nil, is
+	// called at once and again every second until then, each time making
+	// a new change: the watcher is armed a moment after "watching".
+	waitFor := func(what string, change func(n int)) {
 		t.Helper()
-		deadline := time.After(20 * time.Second)
+		deadline := time.After(30 * time.Second)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		n := 0
+		if change != nil {
+			change(n)
+		}
 		for {
 			select {
 			case l, ok := <-lines:
@@ -47,26 +57,32 @@ func TestReplayWatch(t *testing.T) {
 				if strings.Contains(l, what) {
 					return
 				}
+			case <-tick.C:
+				if change != nil {
+					n++
+					change(n)
+				}
 			case <-deadline:
-				t.Fatalf("no %q within 20s", what)
+				t.Fatalf("no %q within 30s", what)
 			}
 		}
 	}
-	waitFor("watching")
+	waitFor("watching", nil)
 	// Another capture: the same protocol, another announced port.
-	b, err := skeletonCapture(skeletonData{Name: "w", L4: "tcp", Port: 7000, DataPort: 40002})
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(pcap, b, 0o644)
-	waitFor("w.pcap changed, replaying")
-	waitFor("-> 192.0.2.1:40002")
-	waitFor("1 expectations")
+	waitFor("w.pcap changed, replaying", func(n int) {
+		b, err := skeletonCapture(skeletonData{Name: "w", L4: "tcp", Port: 7000, DataPort: 40002 + n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(pcap, b, 0o644)
+	})
+	waitFor("1 expectations", nil)
 	test := filepath.Join(dir, "helper_test.lua")
-	b, _ = os.ReadFile(test)
-	os.WriteFile(test, append(b, "-- changed\n"...), 0o644)
-	waitFor("helper_test.lua changed, replaying")
-	waitFor("(3 tests)")
+	orig, _ := os.ReadFile(test)
+	waitFor("helper_test.lua changed, replaying", func(n int) {
+		os.WriteFile(test, append(orig, fmt.Sprintf("-- change %d\n", n)...), 0o644)
+	})
+	waitFor("(3 tests)", nil)
 	cmd.Process.Signal(os.Interrupt)
 	pw.Close()
 }

@@ -236,44 +236,7 @@ func (r *Replayer) step(e *engine.Engine, bs []Binding, pkt *engine.Packet, ts t
 
 	ev.Kind, ev.Conn, ev.Packet, ev.Helped = EventPacket, &c.c, pkt, c.helped
 	if c.helped {
-		sum.Helped++
-		h := e.Helper(c.c.Helper)
-		t.now, t.spec, t.pending = ts, &h.Spec, t.pending[:0]
-		d := e.Handle(c.c.Helper, pkt, &c.c)
-		ev.Decision = &d
-		if d.Err != nil {
-			sum.Errors++
-		}
-		u := &d.Update
-		if u.PrivateSet {
-			c.c.Private = u.Private
-		}
-		if u.MarkSet {
-			c.c.Mark = u.Mark
-		}
-		if u.TimeoutSet {
-			c.c.Timeout = u.Timeout
-		}
-		if u.LabelsSet {
-			c.c.Labels = u.Labels
-		}
-		for _, x := range d.Expectations {
-			if err := t.related(&c.c, x); err != nil {
-				t.pending = append(t.pending, Event{Kind: EventExpectRefused, Conn: &c.c,
-					Expect: &Expectation{Expectation: x, Master: c.c.Orig, MasterHelper: c.c.Helper}, Reason: err.Error()})
-			}
-		}
-		for _, pe := range t.pending {
-			if pe.Kind == EventExpect {
-				ev.Expected++
-			}
-		}
-		sum.Expectations += ev.Expected
-		sink(ev)
-		for _, pe := range t.pending {
-			pe.Index, pe.Time, pe.At = ev.Index, ev.Time, ev.At
-			sink(pe)
-		}
+		r.handle(e, c, pkt, ts, ev, sum, sink)
 	} else {
 		sink(ev)
 	}
@@ -293,6 +256,51 @@ func (r *Replayer) step(e *engine.Engine, bs []Binding, pkt *engine.Packet, ts t
 			e.Forget(c.c.Key())
 			sink(Event{Kind: EventClosed, Index: ev.Index, Time: ev.Time, Conn: &c.c})
 		}
+	}
+}
+
+// handle runs a packet of a helped connection through its helper, applies
+// the decision's conntrack updates and expectations to the simulated
+// table, and reports the packet and what it created.
+func (r *Replayer) handle(e *engine.Engine, c *conn, pkt *engine.Packet, ts time.Time, ev Event, sum *Summary, sink func(Event)) {
+	t := r.t
+	sum.Helped++
+	h := e.Helper(c.c.Helper)
+	t.now, t.spec, t.pending = ts, &h.Spec, t.pending[:0]
+	d := e.Handle(c.c.Helper, pkt, &c.c)
+	ev.Decision = &d
+	if d.Err != nil {
+		sum.Errors++
+	}
+	u := &d.Update
+	if u.PrivateSet {
+		c.c.Private = u.Private
+	}
+	if u.MarkSet {
+		c.c.Mark = u.Mark
+	}
+	if u.TimeoutSet {
+		c.c.Timeout = u.Timeout
+	}
+	if u.LabelsSet {
+		c.c.Labels = u.Labels
+	}
+	for _, x := range d.Expectations {
+		if err := t.related(&c.c, x); err != nil {
+			t.pending = append(t.pending, Event{Kind: EventExpectRefused, Conn: &c.c,
+				Expect: &Expectation{Expectation: x, Master: c.c.Orig, MasterHelper: c.c.Helper}, Reason: err.Error()})
+		}
+	}
+	for _, pe := range t.pending {
+		if pe.Kind == EventExpect {
+			ev.Expected++
+		}
+	}
+	sum.Expectations += ev.Expected
+	sink(ev)
+	for _, pe := range t.pending {
+		pe.Index, pe.Time, pe.At = ev.Index, ev.Time, ev.At
+		sink(pe)
 	}
 }
 
