@@ -1,24 +1,60 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
 
-// buildCtlua builds the ctlua command into dir and returns its path.
+var (
+	buildOnce sync.Once
+	built     string // the binary built once for the package's tests
+	buildErr  error
+)
+
+// TestMain removes the binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built != "" {
+		os.RemoveAll(filepath.Dir(built))
+	}
+	os.Exit(code)
+}
+
+// buildCtlua copies the ctlua command, built once, into dir and returns
+// its path.
 func buildCtlua(t *testing.T, dir string) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the ctlua binary")
 	}
+	buildOnce.Do(func() {
+		tmp, err := os.MkdirTemp("", "ctlua-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		built = filepath.Join(tmp, "ctlua")
+		if out, err := exec.Command("go", "build", "-o", built, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	b, err := os.ReadFile(built)
+	if err != nil {
+		t.Fatal(err)
+	}
 	bin := filepath.Join(dir, "ctlua")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
