@@ -14,6 +14,7 @@ import (
 
 	"github.com/ctlua/ctlua/engine"
 	"github.com/ctlua/ctlua/engine/enginetest"
+	"github.com/ctlua/ctlua/runtime/daemon"
 	"github.com/ctlua/ctlua/runtime/replay"
 	"github.com/ctlua/ctlua/types"
 )
@@ -31,6 +32,9 @@ var helperName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,14}$`)
 type skeletonData struct {
 	Name, L4, Dir  string
 	Port, DataPort int
+	// Rules are the nftables rules attaching the helper, as ctlua rules
+	// prints them.
+	Rules string
 }
 
 func cmdNew(args []string, stdout, stderr io.Writer) int {
@@ -101,6 +105,11 @@ func skeletonFiles(d skeletonData) ([]newFile, error) {
 			return nil, err
 		}
 		out = append(out, newFile{name, b.Bytes()})
+		if name == "helper.lua" {
+			if d.Rules, err = skeletonRules(b.Bytes()); err != nil {
+				return nil, err
+			}
+		}
 	}
 	pcap, err := skeletonCapture(d)
 	if err != nil {
@@ -117,6 +126,25 @@ func skeletonFiles(d skeletonData) ([]newFile, error) {
 	}
 	out = append(out, newFile{".luarc.json", []byte(luarc)})
 	return out, nil
+}
+
+// skeletonRules returns the nftables rules of the rendered helper.
+func skeletonRules(src []byte) (string, error) {
+	e, err := engine.New(engine.Config{Workers: 1, Modules: modules()})
+	if err != nil {
+		return "", err
+	}
+	defer e.Close()
+	h, err := e.Check("helper.lua", src, nil)
+	if err != nil {
+		return "", fmt.Errorf("the skeleton does not load: %w", err)
+	}
+	var b bytes.Buffer
+	r := daemon.Rule{Spec: h.Spec, IPv4: h.Spec.IPv4, IPv6: h.Spec.IPv6, Ports: h.Spec.Ports}
+	if err := daemon.WriteNFT(&b, []daemon.Rule{r}); err != nil {
+		return "", err
+	}
+	return b.String(), nil
 }
 
 // luarc points lua-language-server at the definitions and at the Lua
