@@ -159,21 +159,6 @@ func (r *Replayer) RunAll(ctx context.Context, e *engine.Engine, bindings []Bind
 	return sum, nil
 }
 
-// attach picks the binding whose helper serves a new connection's first
-// packet, or returns "".
-func attach(e *engine.Engine, bs []Binding, pkt *engine.Packet) string {
-	for _, b := range bs {
-		if h := e.Helper(b.Helper); h != nil && h.Spec.Serves(pkt.IsIPv6(), pkt.Proto) && slices.Contains(b.Ports, pkt.DstPort) {
-			return b.Helper
-		}
-	}
-	return ""
-}
-
-func bound(bs []Binding, helper string) bool {
-	return slices.ContainsFunc(bs, func(b Binding) bool { return b.Helper == helper })
-}
-
 // step runs one packet through the simulated conntrack and the helper.
 func (r *Replayer) step(e *engine.Engine, bs []Binding, pkt *engine.Packet, ts time.Time, ev Event, sum *Summary, sink func(Event)) {
 	t := r.t
@@ -315,4 +300,19 @@ func (r *Replayer) close(e *engine.Engine, c *conn, ev Event, sink func(Event)) 
 
 func isSYN(p *engine.Packet) bool {
 	return p.Proto == engine.ProtoTCP && p.TCPFlags&(engine.TCPSyn|engine.TCPAck) == engine.TCPSyn
+}
+
+// attach picks the binding whose helper serves a new connection's first
+// packet, or returns "".
+func attach(e *engine.Engine, bs []Binding, pkt *engine.Packet) string {
+	for _, b := range bs {
+		if h := e.Helper(b.Helper); h != nil && h.Spec.Serves(pkt.IsIPv6(), pkt.Proto) && slices.Contains(b.Ports, pkt.DstPort) {
+			return b.Helper
+		}
+	}
+	return ""
+}
+
+func bound(bs []Binding, helper string) bool {
+	return slices.ContainsFunc(bs, func(b Binding) bool { return b.Helper == helper })
 }
