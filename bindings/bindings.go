@@ -1,5 +1,8 @@
 // Package bindings holds the Lua modules, backed by Go, that helper scripts
-// use: packet, conn, expect, nat, conntrack, log and options.
+// use: ctlua.packet, ctlua.conn, ctlua.expect, ctlua.nat, ctlua.conntrack,
+// ctlua.log and ctlua.options. Positions are 1-based like Lua's string
+// functions (docs/lua-api.md); the Go functions of this package and of the
+// engine keep Go's 0-based offsets, converted at the Lua boundary.
 //
 // The engine hands on_packet two userdata values, a packet and a conn,
 // whose methods this package defines. The modules record their effects in
@@ -18,13 +21,13 @@ import (
 // give the engine.
 func Default() []engine.Module {
 	return []engine.Module{
-		module{"packet", openPacket},
-		module{"conn", openConn},
-		module{"expect", openExpect},
-		module{"nat", openNAT},
-		module{"conntrack", openConntrack},
-		module{"log", openLog},
-		module{"options", openOptions},
+		module{"ctlua.packet", openPacket},
+		module{"ctlua.conn", openConn},
+		module{"ctlua.expect", openExpect},
+		module{"ctlua.nat", openNAT},
+		module{"ctlua.conntrack", openConntrack},
+		module{"ctlua.log", openLog},
+		module{"ctlua.options", openOptions},
 	}
 }
 

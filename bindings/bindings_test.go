@@ -19,7 +19,7 @@ func run(t *testing.T, body string, p *engine.Packet, c *engine.Conn) engine.Dec
 		t.Fatal(err)
 	}
 	defer e.Close()
-	src := fmt.Sprintf(`local packet, expect, nat, log, options, conntrack = require("packet"), require("expect"), require("nat"), require("log"), require("options"), require("conntrack")
+	src := fmt.Sprintf(`local packet, expect, nat, log, options, conntrack = require("ctlua.packet"), require("ctlua.expect"), require("ctlua.nat"), require("ctlua.log"), require("ctlua.options"), require("ctlua.conntrack")
 local function check(cond, msg) if not cond then error(msg, 2) end end
 return {
   name = "t", l4 = "tcp", private_size = 8, options = {level = 3},
@@ -53,30 +53,47 @@ func TestBindings(t *testing.T) {
     check(tostring(pkt):find("192.0.2.1:40000") ~= nil, "tostring")`},
 		{"payload text", `
     check(pkt:len() == 30, "len " .. pkt:len())
-    check(pkt:payload(0, 5) == "Hello", "payload")
-    check(pkt:payload(25) == "rtial", "payload tail")
-    check(pkt:byte(0) == 72 and pkt:byte(99) == nil, "byte")
+    local s = pkt:payload()
+    check(s == "Hello World\r\nline two\r\npartial", "payload")
+    -- Every position function answers like the string function on the
+    -- payload: the convention of docs/lua-api.md.
+    for _, ij in ipairs({{1, 5}, {26, -1}, {-7, -1}, {0, 3}, {5, 2}, {29, 99}, {1}}) do
+      check(pkt:sub(ij[1], ij[2]) == s:sub(ij[1], ij[2]), "sub " .. tostring(ij[1]) .. "," .. tostring(ij[2]))
+    end
+    for _, i in ipairs({1, 5, 30, -1, 31, 99}) do
+      check(pkt:byte(i) == s:byte(i), "byte " .. i)
+    end
+    for _, f in ipairs({{"World"}, {"nope"}, {"l", 5}, {"l", -3}, {"\r\n", 14}}) do
+      local i, j = pkt:find(f[1], f[2])
+      local si, sj = s:find(f[1], f[2], true)
+      check(i == si and j == sj, "find " .. f[1] .. " " .. tostring(f[2]) .. ": " .. tostring(i) .. " " .. tostring(si))
+    end
+    check(pkt:find("l", 100) == nil, "find past the end") -- gopher-lua's plain string.find panics here
     check(pkt:prefix("Hello") and not pkt:prefix("hello"), "prefix")
-    check(pkt:iprefix("hELLO wORLD") and pkt:iprefix("WORLD", 6), "iprefix")
+    check(pkt:iprefix("hELLO wORLD") and pkt:iprefix("WORLD", 7), "iprefix")
     check(not pkt:iprefix("Hello World\r\nline two\r\npartial and more"), "iprefix past end")
-    check(pkt:find("World") == 6 and pkt:find("nope") == nil and pkt:find("l", 4) == 9, "find")
+    local i, j = pkt:find("World")
+    check(s:sub(i, j) == "World" and pkt:prefix("World", i), "find feeds sub and prefix")
     local line, next = pkt:line()
-    check(line == "Hello World" and next == 13, "line")
-    check(pkt:line(23) == nil, "incomplete line")
+    check(line == "Hello World" and next == 14 and pkt:sub(next, next + 3) == "line", "line")
+    check(pkt:line(next) == "line two", "line at next")
+    check(pkt:line(24) == nil, "incomplete line")
     local got = {}
-    for off, l in pkt:lines() do got[#got + 1] = off .. ":" .. l end
-    check(table.concat(got, "|") == "0:Hello World|13:line two", table.concat(got, "|"))`},
+    for l, n in pkt:lines() do got[#got + 1] = l .. ":" .. n end
+    check(table.concat(got, "|") == "Hello World:14|line two:24", table.concat(got, "|"))
+    check(packet.find(pkt, "World") == 7, "module function")`},
 		{"reader", `
     local r = pkt:reader()
     check(r:u8() == 72 and r:u16() == 0x656c and r:u16le() == 0x6f6c, "u8/u16")
-    check(r:pos() == 5 and r:remaining() == 25, "pos")
+    check(r:pos() == 6 and r:remaining() == 25 and pkt:sub(r:pos(), r:pos()) == " ", "pos")
     check(r:bytes(6) == " World", "bytes")
     r:skip(2)
     check(r:u32() == 0x6c696e65 and r:err() == nil, "u32")
     r:skip(100)
     check(r:err() ~= nil and r:u8() == 0 and r:bytes(1) == "", "sticky error")
     local s = packet.reader("\1\0\0\0")
-    check(s:u32le() == 1, "string reader")`},
+    check(s:u32le() == 1, "string reader")
+    check(packet.reader("ab\0\7", 3):u16() == 7 and pkt:reader(7):bytes(5) == "World", "reader at a position")`},
 		{"conn", `
     check(conn:id() == 7 and conn:mark() == 0 and conn:zone() == 0, "ids")
     local o, r = conn:tuple(), conn:tuple("reply")
@@ -85,6 +102,7 @@ func TestBindings(t *testing.T) {
     check(conn:has_status("assured") and not conn:has_status("src_nat") and not conn:is_nat(), "status")
     check(table.concat(conn:status(), ",") == "assured,confirmed,seen_reply", table.concat(conn:status(), ","))
     check(not conn:is_related() and conn:master() == nil, "master")
+    check(require("ctlua.conn").tuple(conn).dport == 21, "conn module")
     check(options.get("level") == 3, "options")
     conn:state().x = 1
     check(conn:state().x == 1, "state")`},
@@ -146,9 +164,10 @@ func TestConnUpdates(t *testing.T) {
 }
 
 func TestNATReplace(t *testing.T) {
-	body := `local ok, err = nat.replace(pkt, 6, 5, "Lua Helpers")
+	body := `local i, j = pkt:find("World")
+    local ok, err = nat.replace(pkt, i, j, "Lua Helpers")
     if not ok then error(err) end
-    ok, err = nat.replace(pkt, 0, 5, "Howdy")
+    ok, err = nat.replace(pkt, 1, 5, "Howdy")
     if not ok then error(err) end`
 	// On a connection that is not NAT'ed, a TCP length change is refused.
 	d := run(t, body, v4pkt, v4conn)
@@ -172,7 +191,7 @@ func TestNATReplace(t *testing.T) {
 		t.Error("bad checksums")
 	}
 	// Same-length replacement works without NAT.
-	d = run(t, `assert(nat.replace(pkt, 0, 5, "HELLO"))`, v4pkt, v4conn)
+	d = run(t, `assert(nat.replace(pkt, 1, 5, "HELLO"))`, v4pkt, v4conn)
 	if d.Err != nil || d.Packet == nil {
 		t.Fatalf("same-length replace: %v", d.Err)
 	}
@@ -198,10 +217,10 @@ func TestConntrackQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	_, err = e.Load("q.lua", []byte(`local conntrack = require("conntrack")
+	_, err = e.Load("q.lua", []byte(`local conntrack = require("ctlua.conntrack")
 return { name = "q", l4 = "tcp", policies = {{name = "p", max_expected = 1, timeout = 1}},
   on_packet = function(pkt, conn)
-    local m = assert(conntrack.master(conn))
+    local m = assert(conntrack.lookup_master(conn))
     if m.id ~= 1 or m.helper ~= "ftp" or m.orig.dport ~= 21 then error("master") end
     local x = assert(conntrack.lookup{src = "192.0.2.1", dst = "192.0.2.2", sport = 40000, dport = 21})
     if x.id ~= 1 then error("lookup") end

@@ -106,12 +106,15 @@ func openConn(L *lua.LState, s *engine.Session) lua.LValue {
 		},
 	}
 	L.SetField(mt, "__index", L.SetFuncs(L.NewTable(), methods))
+	mod := L.SetFuncs(L.NewTable(), methods)
 	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
 		c := checkConn(L)
 		L.Push(lua.LString(sprintf("conn %d %s", c.ID, c.Orig)))
 		return 1
 	}))
-	return lua.LTrue
+	// The module table holds the methods as functions: conn.tuple(c) is
+	// c:tuple().
+	return mod
 }
 
 // statusTable lists the names of the set status bits, sorted.

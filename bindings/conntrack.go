@@ -42,9 +42,9 @@ func openConntrack(L *lua.LState, s *engine.Session) lua.LValue {
 			tu.SrcPort, tu.DstPort = sp, dp
 			return lookup(L, s, tu)
 		},
-		// conntrack.master(conn) returns the master of a related
+		// conntrack.lookup_master(conn) looks up the master of a related
 		// connection.
-		"master": func(L *lua.LState) int {
+		"lookup_master": func(L *lua.LState) int {
 			c := checkConn(L)
 			if c.Master == nil {
 				return fail(L, "conntrack: connection %d has no master", c.ID)

@@ -9,16 +9,21 @@ import (
 // checksums fixed in Go.
 func openNAT(L *lua.LState, s *engine.Session) lua.LValue {
 	return L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
-		// nat.replace(pkt, off, len, bytes) replaces len bytes of the
-		// payload at off (0-based, in the payload as rewritten so far).
+		// nat.replace(pkt, i, j, bytes) replaces the payload bytes i..j
+		// (1-based, inclusive, what pkt:sub(i, j) returns, in the payload
+		// as rewritten so far); j = i - 1 inserts before i.
 		"replace": func(L *lua.LState) int {
 			p := checkPacket(L, 1)
-			off, n := L.CheckInt(2), L.CheckInt(3)
+			i, j := L.CheckInt(2), L.CheckInt(3)
 			repl := L.CheckString(4)
 			c := call(L, s, "nat.replace")
 			if c.Packet != p {
 				L.ArgError(1, "packet is not the packet being handled")
 			}
+			if i < 1 || j < i-1 {
+				return fail(L, "nat: range %d..%d: want 1 <= i and i - 1 <= j", i, j)
+			}
+			off, n := i-1, j-i+1
 			if p.Proto == engine.ProtoTCP && len(repl) != n && !c.Conn.IsNAT() {
 				return fail(L, "nat: replacing %d bytes by %d changes the length of a TCP segment on a connection that is not NAT'ed: the kernel cannot adjust its sequence numbers", n, len(repl))
 			}

@@ -7,23 +7,27 @@ import (
 	lua "github.com/yuin/gopher-lua"
 )
 
-// openPacket registers the packet and reader types. The module itself
-// offers reader(src [, off]) for reading strings with the same reader.
+// openPacket registers the packet and reader types. The module table
+// holds the packet methods as functions (packet.find(pkt, s) is
+// pkt:find(s)) and reader(src [, init]) for reading strings with the same
+// reader.
 func openPacket(L *lua.LState, _ *engine.Session) lua.LValue {
 	mt := L.NewTypeMetatable(engine.PacketType)
-	L.SetField(mt, "__index", L.SetFuncs(L.NewTable(), packetMethods))
+	methods := L.SetFuncs(L.NewTable(), packetMethods)
+	L.SetField(mt, "__index", methods)
 	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
 		p := checkPacket(L, 1)
 		L.Push(lua.LString(p.Tuple().String()))
 		return 1
 	}))
 	openReader(L)
-	return L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
-		"reader": func(L *lua.LState) int {
-			b := CheckBytes(L, 1)
-			return pushReader(L, b, optInt(L, 2, 0))
-		},
-	})
+	mod := L.SetFuncs(L.NewTable(), packetMethods)
+	// packet.reader(src [, init]) reads a string or a packet's payload.
+	mod.RawSetString("reader", L.NewFunction(func(L *lua.LState) int {
+		b := CheckBytes(L, 1)
+		return pushReader(L, b, Offset(len(b), optInt(L, 2, 1)))
+	}))
+	return mod
 }
 
 // checkPacket returns the packet argument n.
@@ -107,20 +111,18 @@ var packetMethods = map[string]lua.LGFunction{
 		return 1
 	},
 	"payload": func(L *lua.LState) int {
+		L.Push(lua.LString(checkPacket(L, 1).Payload()))
+		return 1
+	},
+	"sub": func(L *lua.LState) int {
 		b := checkPacket(L, 1).Payload()
-		off, n := optInt(L, 2, 0), optInt(L, 3, -1)
-		if off < 0 || off > len(b) {
-			L.ArgError(2, "offset outside payload")
-		}
-		if n < 0 || off+n > len(b) {
-			n = len(b) - off
-		}
-		L.Push(lua.LString(b[off : off+n]))
+		lo, hi := SubRange(len(b), optInt(L, 2, 1), optInt(L, 3, -1))
+		L.Push(lua.LString(b[lo:hi]))
 		return 1
 	},
 	"byte": func(L *lua.LState) int {
 		b := checkPacket(L, 1).Payload()
-		off := optInt(L, 2, 0)
+		off := Offset(len(b), optInt(L, 2, 1))
 		if off < 0 || off >= len(b) {
 			L.Push(lua.LNil)
 			return 1
@@ -133,8 +135,8 @@ var packetMethods = map[string]lua.LGFunction{
 	"find": func(L *lua.LState) int {
 		b := checkPacket(L, 1).Payload()
 		needle := L.CheckString(2)
-		off := optInt(L, 3, 0)
-		if off < 0 || off > len(b) {
+		off := max(Offset(len(b), optInt(L, 3, 1)), 0)
+		if off > len(b) {
 			L.Push(lua.LNil)
 			return 1
 		}
@@ -143,19 +145,19 @@ var packetMethods = map[string]lua.LGFunction{
 			L.Push(lua.LNil)
 			return 1
 		}
-		L.Push(lua.LNumber(off + i))
-		return 1
+		L.Push(lua.LNumber(off + i + 1))
+		L.Push(lua.LNumber(off + i + len(needle)))
+		return 2
 	},
 	"line": func(L *lua.LState) int {
 		b := checkPacket(L, 1).Payload()
-		off := optInt(L, 2, 0)
-		line, next, ok := LineAt(b, off)
+		line, next, ok := LineAt(b, Offset(len(b), optInt(L, 2, 1)))
 		if !ok {
 			L.Push(lua.LNil)
 			return 1
 		}
 		L.Push(lua.LString(line))
-		L.Push(lua.LNumber(next))
+		L.Push(lua.LNumber(next + 1))
 		return 2
 	},
 	"lines": func(L *lua.LState) int {
@@ -166,17 +168,53 @@ var packetMethods = map[string]lua.LGFunction{
 			if !ok {
 				return 0
 			}
-			L.Push(lua.LNumber(off))
-			L.Push(lua.LString(line))
 			off = next
+			L.Push(lua.LString(line))
+			L.Push(lua.LNumber(next + 1))
 			return 2
 		}))
 		return 1
 	},
 	"reader": func(L *lua.LState) int {
 		p := checkPacket(L, 1)
-		return pushReader(L, p.Payload(), optInt(L, 2, 0))
+		b := p.Payload()
+		return pushReader(L, b, Offset(len(b), optInt(L, 2, 1)))
 	},
+}
+
+// Offset converts a 1-based Lua position to a 0-based offset into n
+// bytes, the way string.find reads its init argument: a negative position
+// counts from the end (-1 is the last byte) and 0 means 1. The result may
+// lie outside [0, n]; callers check.
+func Offset(n, pos int) int {
+	switch {
+	case pos > 0:
+		return pos - 1
+	case pos == 0:
+		return 0
+	default:
+		return max(n+pos, 0)
+	}
+}
+
+// SubRange converts the 1-based inclusive range i..j of string.sub to the
+// 0-based half-open range [lo, hi) of n bytes, clamped like string.sub:
+// negative positions count from the end and an empty range gives lo == hi.
+func SubRange(n, i, j int) (lo, hi int) {
+	if i < 0 {
+		i = max(n+i+1, 1)
+	} else if i == 0 {
+		i = 1
+	}
+	if j < 0 {
+		j = n + j + 1
+	} else if j > n {
+		j = n
+	}
+	if i > j {
+		return 0, 0
+	}
+	return i - 1, j
 }
 
 var tcpFlags = map[string]uint8{
@@ -184,11 +222,12 @@ var tcpFlags = map[string]uint8{
 	"psh": engine.TCPPsh, "ack": engine.TCPAck, "urg": engine.TCPUrg,
 }
 
-// prefix implements pkt:prefix(s [, off]) and pkt:iprefix(s [, off]).
+// prefix implements pkt:prefix(s [, init]) and pkt:iprefix(s [, init]):
+// whether the payload has s at position init (default 1).
 func prefix(L *lua.LState, fold bool) int {
 	b := checkPacket(L, 1).Payload()
 	s := L.CheckString(2)
-	off := optInt(L, 3, 0)
+	off := Offset(len(b), optInt(L, 3, 1))
 	if off < 0 || off+len(s) > len(b) {
 		L.Push(lua.LFalse)
 		return 1

@@ -23,7 +23,7 @@ func (r *reader) take(n int) []byte {
 		return nil
 	}
 	if n < 0 || r.pos+n > len(r.b) {
-		r.err = fmt.Errorf("read of %d bytes at offset %d past the end (%d bytes)", n, r.pos, len(r.b))
+		r.err = fmt.Errorf("read of %d bytes at position %d past the end (%d bytes)", n, r.pos+1, len(r.b))
 		return nil
 	}
 	b := r.b[r.pos : r.pos+n]
@@ -36,10 +36,11 @@ func openReader(L *lua.LState) {
 	L.SetField(mt, "__index", L.SetFuncs(L.NewTable(), readerMethods))
 }
 
+// pushReader pushes a reader over b starting at the 0-based offset off.
 func pushReader(L *lua.LState, b []byte, off int) int {
 	r := &reader{b: b, pos: off}
 	if off < 0 || off > len(b) {
-		r.err = fmt.Errorf("start offset %d outside %d bytes", off, len(b))
+		r.err = fmt.Errorf("start position %d outside %d bytes", off+1, len(b))
 	}
 	ud := L.NewUserData()
 	ud.Value = r
@@ -84,7 +85,7 @@ var readerMethods = map[string]lua.LGFunction{
 		return 0
 	},
 	"pos": func(L *lua.LState) int {
-		L.Push(lua.LNumber(checkReader(L).pos))
+		L.Push(lua.LNumber(checkReader(L).pos + 1)) // the 1-based position of the next byte
 		return 1
 	},
 	"remaining": func(L *lua.LState) int {

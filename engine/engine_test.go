@@ -27,7 +27,7 @@ func newEngine(t testing.TB, cfg engine.Config) *engine.Engine {
 
 // helperSrc returns a helper script with the given on_packet body.
 func helperSrc(name, body string, extra ...string) string {
-	return fmt.Sprintf(`local expect = require("expect")
+	return fmt.Sprintf(`local expect = require("ctlua.expect")
 return {
   name = %q, l4 = "tcp", ports = {2121},
   policies = {{name = "data", max_expected = 2, timeout = 60}},

@@ -28,6 +28,9 @@ func helpers(t *testing.T) []string {
 	return dirs
 }
 
+// readmeSections are the sections every shipped helper's README has.
+var readmeSections = []string{"## Description", "## Policies", "## Options", "## Examples", "## Limits"}
+
 // TestHelperFolders checks that every helper folder has what a helper
 // needs: a valid script, a Lua test file, a README with the required
 // sections, and test data.
@@ -50,7 +53,7 @@ func TestHelperFolders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, section := range []string{"## Description", "## Policies", "## Options", "## Examples", "## Limits"} {
+			for _, section := range readmeSections {
 				if !strings.Contains(string(readme), section) {
 					t.Errorf("README.md lacks a %q section", section)
 				}

@@ -14,7 +14,7 @@ func BenchmarkPortLine(b *testing.B) {
 	cases := []struct{ name, src string }{
 		{"go-parser-from-lua", `local parse = ...
 return function(line)
-  local addr, port = parse.port_pair(line, 5)
+  local addr, port = parse.port_pair(line, 6)
   return addr, port
 end`},
 		{"string.match-from-lua", `return function(line)

@@ -8,26 +8,31 @@ import (
 	lua "github.com/yuin/gopher-lua"
 )
 
-// Modules returns the stdlib's Lua modules: parse.
+// Modules returns the stdlib's Lua modules: ctlua.parse.
 func Modules() []engine.Module { return []engine.Module{parseModule{}} }
 
 type parseModule struct{}
 
-func (parseModule) Name() string { return "parse" }
+func (parseModule) Name() string { return "ctlua.parse" }
 
 func (parseModule) Open(L *lua.LState, _ *engine.Session) lua.LValue {
 	return L.SetFuncs(L.NewTable(), parseFuncs)
 }
 
-// args returns the src and off arguments every parse function takes.
+// args returns the src and init arguments every parse function takes,
+// init (1-based, default 1) converted to a 0-based offset.
 func args(L *lua.LState) ([]byte, int) {
 	b := bindings.CheckBytes(L, 1)
-	off := L.OptInt(2, 0)
-	if off < 0 {
-		L.ArgError(2, "offset must be >= 0")
+	init := L.OptInt(2, 1)
+	if init < 1 {
+		L.ArgError(2, "position must be >= 1 (positions are 1-based)")
 	}
-	return b, off
+	return b, init - 1
 }
+
+// pushNext pushes the 0-based offset next as the 1-based position after
+// what was parsed.
+func pushNext(L *lua.LState, next int) { L.Push(lua.LNumber(next + 1)) }
 
 func failed(L *lua.LState, err error) int {
 	L.Push(lua.LNil)
@@ -47,7 +52,7 @@ var parseFuncs = map[string]lua.LGFunction{
 			return failed(L, errors.New("uint: no number"))
 		}
 		L.Push(lua.LNumber(v))
-		L.Push(lua.LNumber(next))
+		pushNext(L, next)
 		return 2
 	},
 	"port_pair": func(L *lua.LState) int {
@@ -58,7 +63,7 @@ var parseFuncs = map[string]lua.LGFunction{
 		}
 		L.Push(lua.LString(a.String()))
 		L.Push(lua.LNumber(p))
-		L.Push(lua.LNumber(next))
+		pushNext(L, next)
 		return 3
 	},
 	"eprt": func(L *lua.LState) int {
@@ -70,7 +75,7 @@ var parseFuncs = map[string]lua.LGFunction{
 		L.Push(lua.LString(a.String()))
 		L.Push(lua.LNumber(p))
 		L.Push(lua.LNumber(af))
-		L.Push(lua.LNumber(next))
+		pushNext(L, next)
 		return 4
 	},
 	"epsv": func(L *lua.LState) int {
@@ -80,7 +85,7 @@ var parseFuncs = map[string]lua.LGFunction{
 			return failed(L, err)
 		}
 		L.Push(lua.LNumber(p))
-		L.Push(lua.LNumber(next))
+		pushNext(L, next)
 		return 2
 	},
 	"ipv4": func(L *lua.LState) int {
@@ -90,7 +95,7 @@ var parseFuncs = map[string]lua.LGFunction{
 			return failed(L, err)
 		}
 		L.Push(lua.LString(a.String()))
-		L.Push(lua.LNumber(next))
+		pushNext(L, next)
 		return 2
 	},
 	"ipv6": func(L *lua.LState) int {
@@ -100,17 +105,19 @@ var parseFuncs = map[string]lua.LGFunction{
 			return failed(L, err)
 		}
 		L.Push(lua.LString(a.String()))
-		L.Push(lua.LNumber(next))
+		pushNext(L, next)
 		return 2
 	},
 	"ip_bytes": func(L *lua.LState) int {
 		b, off := args(L)
-		a, err := ParseIP(b, off, L.CheckInt(3))
+		n := L.CheckInt(3)
+		a, err := ParseIP(b, off, n)
 		if err != nil {
 			return failed(L, err)
 		}
 		L.Push(lua.LString(a.String()))
-		return 1
+		pushNext(L, off+n)
+		return 2
 	},
 	"skip_to_digit": func(L *lua.LState) int {
 		b, off := args(L)
@@ -119,7 +126,7 @@ var parseFuncs = map[string]lua.LGFunction{
 			L.Push(lua.LNil)
 			return 1
 		}
-		L.Push(lua.LNumber(next))
+		pushNext(L, next)
 		return 1
 	},
 	"line": func(L *lua.LState) int {
@@ -130,7 +137,7 @@ var parseFuncs = map[string]lua.LGFunction{
 			return 1
 		}
 		L.Push(lua.LString(line))
-		L.Push(lua.LNumber(next))
+		pushNext(L, next)
 		return 2
 	},
 	"header": func(L *lua.LState) int {
@@ -141,7 +148,7 @@ var parseFuncs = map[string]lua.LGFunction{
 		}
 		L.Push(lua.LString(k))
 		L.Push(lua.LString(v))
-		L.Push(lua.LNumber(next))
+		pushNext(L, next)
 		return 3
 	},
 }

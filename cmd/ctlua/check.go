@@ -1,24 +1,25 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/ctlua/ctlua/engine"
+	"github.com/ctlua/ctlua/engine/enginetest"
 )
 
+const checkSynopsis = "check [--lint=false] HELPER.lua...: compile and validate helper scripts (a file or builtin:NAME), lint them, print their declarations"
+
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	fs := newFlags("check")
+	doLint := fs.Bool("lint", true, "warn about undefined globals, globals read before set, unused requires, unknown module members and print")
+	files, status, done := parseArgs(fs, checkSynopsis, args, stdout, stderr)
+	if done {
+		return status
 	}
-	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "usage: ctlua check HELPER.lua...")
-		return exitUsage
+	if len(files) == 0 {
+		return usageError(stderr, fs, checkSynopsis, "want at least one HELPER.lua")
 	}
 	e, err := engine.New(engine.Config{Workers: 1, Modules: modules()})
 	if err != nil {
@@ -26,23 +27,49 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer e.Close()
-	status := exitOK
-	for _, file := range fs.Args() {
-		src, err := os.ReadFile(file)
-		if err != nil {
-			fmt.Fprintln(stderr, "ctlua:", err)
-			status = max(status, exitUsage)
-			continue
-		}
-		h, err := e.Check(file, src, nil)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			status = max(status, exitFailed)
-			continue
-		}
-		printSpec(stdout, file, &h.Spec)
+	var members map[string]map[string]bool
+	if *doLint {
+		members = lintMembers()
+	}
+	status = exitOK
+	for _, arg := range files {
+		status = max(status, checkOne(e, arg, members, stdout, stderr))
 	}
 	return status
+}
+
+// checkOne checks one script and returns its status.
+func checkOne(e *engine.Engine, arg string, members map[string]map[string]bool, stdout, stderr io.Writer) int {
+	if isCapture(arg) {
+		fmt.Fprintf(stderr, "ctlua check: %s is a capture, not a helper script (ctlua replay HELPER.lua %s)\n", arg, arg)
+		return exitUsage
+	}
+	file, src, err := readScript(arg)
+	if err != nil {
+		fmt.Fprintln(stderr, "ctlua check:", err)
+		return exitUsage
+	}
+	h, err := e.Check(file, src, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, enginetest.ExplainSyntax(err, src))
+		return exitFailed
+	}
+	printSpec(stdout, file, &h.Spec)
+	if members == nil {
+		return exitOK
+	}
+	found, err := lint(file, src, members)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFailed
+	}
+	for _, f := range found {
+		fmt.Fprintf(stderr, "%s:%d:%d: %s\n", file, f.line, f.col, f.msg)
+	}
+	if len(found) > 0 {
+		return exitFailed
+	}
+	return exitOK
 }
 
 func printSpec(w io.Writer, file string, s *engine.Spec) {

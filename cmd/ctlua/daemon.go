@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,11 +25,15 @@ func loadConfig(path string) (*daemon.Config, error) {
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	const synopsis = "run [--config FILE]: register the helpers and serve their queues (root)"
+	fs := newFlags("run")
 	config := fs.String("config", "", "configuration file (default: the shipped FTP helper on queue 0)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	pos, status, done := parseArgs(fs, synopsis, args, stdout, stderr)
+	if done {
+		return status
+	}
+	if len(pos) > 0 {
+		return usageError(stderr, fs, synopsis, "unexpected arguments %q (the configuration is --config FILE)", pos)
 	}
 	cfg, err := loadConfig(*config)
 	if err != nil {
@@ -56,19 +59,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}()
 	err = daemon.Run(ctx, daemon.Options{Config: cfg, Modules: modules(), Builtin: scripts.FS, Logger: log, Reload: reload})
 	if err != nil {
-		fmt.Fprintln(stderr, "ctlua run:", err)
+		fmt.Fprintln(stderr, "ctlua run:", diagnoseConfig(*config, cfg, err))
 		return exitFailed
 	}
 	return exitOK
 }
 
 func cmdRules(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("rules", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	const synopsis = "rules [--config FILE] [--iptables]: print the rules that attach the helpers"
+	fs := newFlags("rules")
 	config := fs.String("config", "", "configuration file (default: the shipped FTP helper)")
 	ipt := fs.Bool("iptables", false, "print iptables/ip6tables commands instead of an nft ruleset")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	pos, status, done := parseArgs(fs, synopsis, args, stdout, stderr)
+	if done {
+		return status
+	}
+	if len(pos) > 0 {
+		return usageError(stderr, fs, synopsis, "unexpected arguments %q (the configuration is --config FILE)", pos)
 	}
 	cfg, err := loadConfig(*config)
 	if err != nil {
@@ -77,7 +84,7 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 	}
 	rules, err := daemon.RulesFor(cfg, modules(), scripts.FS)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, diagnoseConfig(*config, cfg, err))
 		return exitFailed
 	}
 	if *ipt {
@@ -93,12 +100,16 @@ func cmdRules(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdHelpers(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("helpers", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	const synopsis = "helpers [--delete NAME | --flush]: list (or delete) user-space helpers in the kernel (root)"
+	fs := newFlags("helpers")
 	del := fs.String("delete", "", "delete the user-space helper NAME (all its families and protocols)")
 	flush := fs.Bool("flush", false, "delete every user-space helper")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	pos, status, done := parseArgs(fs, synopsis, args, stdout, stderr)
+	if done {
+		return status
+	}
+	if len(pos) > 0 {
+		return usageError(stderr, fs, synopsis, "unexpected arguments %q", pos)
 	}
 	c, err := cthelper.Dial(nil)
 	if err != nil {

@@ -1,16 +1,24 @@
 // Command ctlua runs conntrack helpers written in Lua.
 //
 //	ctlua run [--config FILE]              the daemon (kernel path)
+//	ctlua new NAME --l4 tcp --port N       a helper skeleton, tested and replayable
+//	ctlua test [PATH...]                   run the *_test.lua files next to helpers
 //	ctlua replay HELPER.lua CAPTURE.pcap   run a helper offline on a capture
-//	ctlua check HELPER.lua...              validate scripts, print declarations
+//	ctlua check HELPER.lua...              validate and lint scripts, print declarations
 //	ctlua rules [--config FILE]            nft / iptables rules attaching the helpers
 //	ctlua helpers [--delete NAME]          list or delete kernel helpers
+//	ctlua version                          the version
+//	ctlua help [COMMAND]                   usage; COMMAND --help lists its flags
+//
+// Flags may come before, between or after the file arguments.
 package main
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 
 	"github.com/ctlua/ctlua/bindings"
 	"github.com/ctlua/ctlua/engine"
@@ -35,6 +43,8 @@ func commands() []command {
 		{"run", "run [--config FILE]: register the helpers and serve their queues", cmdRun},
 		{"replay", "replay [flags] HELPER.lua CAPTURE: run a helper on a pcap/pcapng capture, no root needed", cmdReplay},
 		{"check", "check HELPER.lua...: compile and validate scripts, print their declarations", cmdCheck},
+		{"test", "test [-run REGEXP] [-v] [PATH...]: run the *_test.lua files next to helpers", cmdTest},
+		{"new", "new NAME --l4 tcp|udp --port N: create a helper skeleton that ctlua test and replay accept", cmdNew},
 		{"rules", "rules [--config FILE] [--iptables]: print the rules that attach the helpers", cmdRules},
 		{"helpers", "helpers [--delete NAME | --flush]: list (or delete) user-space helpers in the kernel", cmdHelpers},
 	}
@@ -42,12 +52,26 @@ func commands() []command {
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+// version is the release, set with -ldflags "-X main.version=v1.2.3".
+var version = "devel"
+
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "-help":
 		usage(stdout)
-		if len(args) == 0 {
-			return exitUsage
+		return exitOK
+	case "help":
+		if len(args) == 1 {
+			usage(stdout)
+			return exitOK
 		}
+		return run([]string{args[1], "--help"}, stdout, stderr)
+	case "version", "--version", "-version":
+		printVersion(stdout)
 		return exitOK
 	}
 	for _, c := range commands() {
@@ -65,6 +89,23 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %s\n", c.usage)
 	}
+	fmt.Fprintln(w, "  version: print the version\n\n`ctlua help COMMAND` or `ctlua COMMAND --help` lists a command's flags.")
+}
+
+// printVersion prints the release and what the binary was built from.
+func printVersion(w io.Writer) {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "devel" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v += " " + s.Value
+			}
+		}
+	}
+	fmt.Fprintf(w, "ctlua %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // modules are the Lua modules every engine of the CLI gets.

@@ -2,20 +2,22 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ctlua/ctlua/engine"
+	"github.com/ctlua/ctlua/engine/enginetest"
+	"github.com/ctlua/ctlua/runtime/daemon"
 	"github.com/ctlua/ctlua/runtime/replay"
+	"github.com/ctlua/ctlua/scripts"
 )
 
 // multiFlag collects a repeatable flag.
@@ -24,106 +26,315 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
+const replaySynopsis = "replay [flags] HELPER.lua CAPTURE.pcap[ng]  or  replay --config FILE [flags] CAPTURE: run helpers on a capture, no root needed (HELPER may be builtin:NAME)"
+
+// replayArgs is what a replay was asked to do.
+type replayArgs struct {
+	script, capture, config, write string
+	ports                          []uint16
+	options                        []string
+	asJSON, all, hex               bool
+	expect, expectRelated          int // -1: not asserted
+	filter                         filter
+}
+
 func cmdReplay(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("replay")
 	var ports, options multiFlag
+	var a replayArgs
 	fs.Var(&ports, "port", "helper port (repeatable; replaces the script's ports)")
 	fs.Var(&options, "option", "helper option key=value (repeatable)")
-	asJSON := fs.Bool("json", false, "print JSON lines instead of a table")
-	all := fs.Bool("all", false, "also print packets the helper does not see")
-	watch := fs.Bool("watch", false, "replay again whenever the script changes")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ctlua replay [--port N]... [--option k=v]... [--json] [--all] [--watch] HELPER.lua CAPTURE.pcap[ng]")
-		fs.PrintDefaults()
+	fs.StringVar(&a.config, "config", "", "replay every helper of a daemon configuration (their ports and options) instead of one script")
+	fs.BoolVar(&a.asJSON, "json", false, "print JSON lines instead of a table")
+	fs.BoolVar(&a.all, "all", false, "also print packets no helper sees, and expectations that go away")
+	fs.BoolVar(&a.hex, "hex", false, "print a hex and ASCII dump of every payload shown (and of its rewrite)")
+	fs.IntVar(&a.expect, "expect", -1, "exit 1 unless the replay creates exactly N expectations")
+	fs.IntVar(&a.expectRelated, "expect-related", -1, "exit 1 unless exactly N connections are related to an expectation")
+	conn := fs.Uint("conn", 0, "show only this connection (the conn column) and what it creates")
+	showPort := fs.Uint("show-port", 0, "show only packets from or to this port")
+	packets := fs.String("packets", "", "show only packets FROM-TO (numbers as in the # column; FROM- or -TO)")
+	fs.StringVar(&a.write, "write", "", "write the TCP and UDP packets as they leave ctlua (rewritten, dropped ones left out) to this pcap file")
+	watch := fs.Bool("watch", false, "replay again (and run the helper's *_test.lua) whenever the script, its tests, the capture or the config change")
+	pos, status, done := parseArgs(fs, replaySynopsis, args, stdout, stderr)
+	if done {
+		return status
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if msg := a.positional(pos); msg != "" {
+		return usageError(stderr, fs, replaySynopsis, "%s", msg)
 	}
-	if fs.NArg() != 2 {
-		fs.Usage()
-		return exitUsage
-	}
-	script, capture := fs.Arg(0), fs.Arg(1)
-	var opt replay.Options
 	for _, p := range ports {
 		n, err := strconv.ParseUint(p, 10, 16)
 		if err != nil || n == 0 {
-			fmt.Fprintf(stderr, "ctlua replay: --port %q: want a port number 1..65535\n", p)
-			return exitUsage
+			return usageError(stderr, fs, replaySynopsis, "--port %q: want a port number 1..65535", p)
 		}
-		opt.Ports = append(opt.Ports, uint16(n))
+		a.ports = append(a.ports, uint16(n))
 	}
-	once := func() int {
-		return replayOnce(script, capture, opt, options, *asJSON, *all, stdout, stderr)
+	a.options = options
+	var err error
+	if a.filter, err = newFilter(uint32(*conn), *showPort, *packets); err != nil {
+		return usageError(stderr, fs, replaySynopsis, "%v", err)
 	}
-	status := once()
+	status = replayOnce(&a, stdout, stderr)
 	if !*watch {
 		return status
 	}
+	return watchReplay(&a, stdout, stderr)
+}
+
+// positional takes the file arguments and says what is wrong with them.
+func (a *replayArgs) positional(pos []string) string {
+	if a.config != "" {
+		if len(pos) != 1 {
+			return fmt.Sprintf("with --config, want one CAPTURE argument, got %d", len(pos))
+		}
+		a.capture = pos[0]
+		return ""
+	}
+	if len(pos) != 2 {
+		return fmt.Sprintf("want HELPER.lua and CAPTURE, got %d arguments", len(pos))
+	}
+	a.script, a.capture = pos[0], pos[1]
+	if isCapture(a.script) && !isCapture(a.capture) {
+		return fmt.Sprintf("%s is a capture and %s is not: the helper comes first (ctlua replay HELPER.lua CAPTURE)", a.script, a.capture)
+	}
+	return ""
+}
+
+// isCapture reports whether a file looks like a pcap or pcapng capture:
+// by its name, or by its first bytes.
+func isCapture(path string) bool {
+	ext := strings.ToLower(filepath.Ext(path))
+	if ext == ".pcap" || ext == ".pcapng" || ext == ".cap" {
+		return true
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var m [4]byte
+	if _, err := io.ReadFull(f, m[:]); err != nil {
+		return false
+	}
+	switch string(m[:]) {
+	case "\xd4\xc3\xb2\xa1", "\xa1\xb2\xc3\xd4", "\x4d\x3c\xb2\xa1", "\xa1\xb2\x3c\x4d", "\x0a\x0d\x0d\x0a":
+		return true
+	}
+	return false
+}
+
+// A loadedHelper is one helper of a replay and where it came from.
+type loadedHelper struct {
+	file string
+	src  []byte
+	ov   *engine.Overrides
+	bind replay.Binding
+	// fromConfig explains override errors against the configuration.
+	fromConfig func(error) error
+}
+
+// readScript reads a helper script: a file, or builtin:NAME.
+func readScript(path string) (file string, src []byte, err error) {
+	if name, ok := strings.CutPrefix(path, "builtin:"); ok {
+		src, err = fs.ReadFile(scripts.FS, name+"/helper.lua")
+		if err != nil {
+			return "", nil, argError{fmt.Errorf("%s: no such builtin helper (builtin: %s)", path, strings.Join(builtinNames(), ", "))}
+		}
+		return "builtin/" + name + "/helper.lua", src, nil
+	}
+	src, err = os.ReadFile(path)
+	return path, src, err
+}
+
+func builtinNames() []string {
+	dirs, _ := fs.Glob(scripts.FS, "*/helper.lua")
+	for i, d := range dirs {
+		dirs[i] = filepath.Dir(d)
+	}
+	sort.Strings(dirs)
+	return dirs
+}
+
+// helpersOf returns the helpers a replay loads: the script with the
+// command line's ports and options, or every helper of the config.
+func helpersOf(a *replayArgs, e *engine.Engine) ([]loadedHelper, error) {
+	if a.config == "" {
+		file, src, err := readScript(a.script)
+		if err != nil {
+			return nil, err
+		}
+		probe, err := e.Check(file, src, nil)
+		if err != nil {
+			return nil, enginetest.ExplainSyntax(err, src)
+		}
+		ov, err := optionOverrides(&probe.Spec, a.options)
+		if err != nil {
+			return nil, argError{err}
+		}
+		return []loadedHelper{{file: file, src: src, ov: ov, bind: replay.Binding{Helper: probe.Spec.Name, Ports: a.ports}}}, nil
+	}
+	cfg, err := daemon.LoadConfig(a.config)
+	if err != nil {
+		return nil, err
+	}
+	cfgText, err := os.ReadFile(a.config)
+	if err != nil {
+		return nil, err
+	}
+	var out []loadedHelper
+	for i, hc := range cfg.Helpers {
+		path := hc.Script
+		if !strings.HasPrefix(path, "builtin:") && !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(a.config), path)
+		}
+		file, src, err := readScript(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.config, err)
+		}
+		script := hc.Script
+		out = append(out, loadedHelper{file: file, src: src, ov: hc.Overrides(), fromConfig: func(err error) error {
+			return configError(a.config, cfgText, i, script, err)
+		}})
+	}
+	return out, nil
+}
+
+func replayOnce(a *replayArgs, stdout, stderr io.Writer) int {
+	rp := replay.New(replay.Options{})
+	var prints []string
+	printMod := enginetest.PrintModule(func(c *engine.Call, msg string) {
+		if c == nil {
+			fmt.Fprintln(stderr, "print:", msg) // while the script's chunk runs
+			return
+		}
+		prints = append(prints, msg)
+	})
+	e, err := engine.New(engine.Config{Workers: 1, Modules: append(modules(), printMod), Conntrack: rp.Conntrack(), Expecter: rp.Expecter()})
+	if err != nil {
+		fmt.Fprintln(stderr, "ctlua:", err)
+		return exitFailed
+	}
+	defer e.Close()
+	hs, err := helpersOf(a, e)
+	if err != nil {
+		fmt.Fprintln(stderr, "ctlua replay:", err)
+		return replayErrStatus(err)
+	}
+	var binds []replay.Binding
+	for _, lh := range hs {
+		h, err := e.Load(lh.file, lh.src, lh.ov)
+		if err != nil {
+			if _, cerr := e.Check(lh.file, lh.src, nil); cerr == nil && lh.fromConfig != nil {
+				err = lh.fromConfig(err) // the script is fine: the config's overrides are not
+			}
+			fmt.Fprintln(stderr, enginetest.ExplainSyntax(err, lh.src))
+			return exitFailed
+		}
+		lh.bind.Helper = h.Spec.Name
+		binds = append(binds, lh.bind)
+	}
+	f, err := os.Open(a.capture)
+	if err != nil {
+		fmt.Fprintln(stderr, "ctlua replay:", err)
+		return exitUsage
+	}
+	defer f.Close()
+	out, closeOut, err := newPrinter(a, stdout, &prints)
+	if err != nil {
+		fmt.Fprintln(stderr, "ctlua replay:", err)
+		return exitUsage
+	}
+	sum, err := rp.RunAll(context.Background(), e, binds, f, out.event)
+	if cerr := closeOut(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "ctlua replay:", err)
+		return exitUsage
+	}
+	out.summary(sum, portsOf(e, binds))
+	return verdictOf(a, sum, stderr)
+}
+
+// An argError is a bad command-line argument found while loading.
+type argError struct{ error }
+
+func (e argError) Unwrap() error { return e.error }
+
+// replayErrStatus is the exit status of a failure to load the helpers:
+// a script or configuration error is a failure, an unreadable file or a
+// bad argument a usage error.
+func replayErrStatus(err error) int {
+	var pe *fs.PathError
+	var ae argError
+	if errors.As(err, &pe) || errors.As(err, &ae) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// portsOf lists the ports every helper is attached to, for the hint.
+func portsOf(e *engine.Engine, binds []replay.Binding) []uint16 {
+	var ps []uint16
+	for _, b := range binds {
+		if b.Ports != nil {
+			ps = append(ps, b.Ports...)
+		} else if h := e.Helper(b.Helper); h != nil {
+			ps = append(ps, h.Spec.Ports...)
+		}
+	}
+	return ps
+}
+
+// verdictOf checks the summary against the --expect assertions and
+// script errors and returns the exit status.
+func verdictOf(a *replayArgs, sum replay.Summary, stderr io.Writer) int {
+	status := exitOK
+	if sum.Errors > 0 {
+		fmt.Fprintf(stderr, "ctlua replay: %d script errors\n", sum.Errors)
+		status = exitFailed
+	}
+	if a.expect >= 0 && sum.Expectations != a.expect {
+		fmt.Fprintf(stderr, "ctlua replay: FAIL: %d expectations, --expect %d\n", sum.Expectations, a.expect)
+		status = exitFailed
+	}
+	if a.expectRelated >= 0 && sum.Related != a.expectRelated {
+		fmt.Fprintf(stderr, "ctlua replay: FAIL: %d related connections, --expect-related %d\n", sum.Related, a.expectRelated)
+		status = exitFailed
+	}
+	return status
+}
+
+// watchReplay replays again whenever an input changes, and runs the
+// helper's tests when there are any.
+func watchReplay(a *replayArgs, stdout, stderr io.Writer) int {
+	files := []string{a.capture}
+	tests := []string{}
+	for _, f := range []string{a.script, a.config} {
+		if f == "" || strings.HasPrefix(f, "builtin:") {
+			continue
+		}
+		files = append(files, f)
+		found, _ := filepath.Glob(filepath.Join(filepath.Dir(f), "*_test.lua"))
+		tests = append(tests, found...)
+	}
+	files = append(files, tests...)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	fmt.Fprintf(stderr, "ctlua replay: watching %s (Ctrl-C to stop)\n", script)
-	err := engine.Watch(ctx, []string{script}, 0, func(string) {
-		fmt.Fprintf(stdout, "\n--- %s changed, replaying\n", script)
-		status = once()
+	fmt.Fprintf(stderr, "ctlua replay: watching %s (Ctrl-C to stop)\n", strings.Join(files, ", "))
+	status := exitOK
+	err := engine.Watch(ctx, files, 0, func(changed string) {
+		fmt.Fprintf(stdout, "\n--- %s changed, replaying\n", changed)
+		status = replayOnce(a, stdout, stderr)
+		if len(tests) > 0 {
+			status = max(status, cmdTest(tests, stdout, stderr))
+		}
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "ctlua replay:", err)
 		return exitUsage
 	}
 	return status
-}
-
-func replayOnce(script, capture string, opt replay.Options, options []string, asJSON, all bool, stdout, stderr io.Writer) int {
-	rp := replay.New(opt)
-	e, err := engine.New(engine.Config{Workers: 1, Modules: modules(), Conntrack: rp.Conntrack(), Expecter: rp.Expecter()})
-	if err != nil {
-		fmt.Fprintln(stderr, "ctlua:", err)
-		return exitFailed
-	}
-	defer e.Close()
-	src, err := os.ReadFile(script)
-	if err != nil {
-		fmt.Fprintln(stderr, "ctlua replay:", err)
-		return exitUsage
-	}
-	probe, err := e.Check(script, src, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitFailed
-	}
-	ov, err := optionOverrides(&probe.Spec, options)
-	if err != nil {
-		fmt.Fprintln(stderr, "ctlua replay:", err)
-		return exitUsage
-	}
-	h, err := e.Load(script, src, ov)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitFailed
-	}
-	f, err := os.Open(capture)
-	if err != nil {
-		fmt.Fprintln(stderr, "ctlua replay:", err)
-		return exitUsage
-	}
-	defer f.Close()
-	var out printer = &tablePrinter{w: stdout, all: all}
-	if asJSON {
-		out = &jsonPrinter{enc: json.NewEncoder(stdout), all: all}
-	}
-	sum, err := rp.Run(context.Background(), e, h.Spec.Name, f, out.event)
-	if err != nil {
-		fmt.Fprintln(stderr, "ctlua replay:", err)
-		return exitUsage
-	}
-	out.summary(sum)
-	if sum.Errors > 0 {
-		fmt.Fprintf(stderr, "ctlua replay: %d script errors\n", sum.Errors)
-		return exitFailed
-	}
-	return exitOK
 }
 
 // optionOverrides parses key=value options by the type of the declared
@@ -169,175 +380,4 @@ func sortedOptionNames(m map[string]any) []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-type printer interface {
-	event(replay.Event)
-	summary(replay.Summary)
-}
-
-// tablePrinter prints one line per packet the helper saw.
-type tablePrinter struct {
-	w      io.Writer
-	all    bool
-	header bool
-}
-
-func (p *tablePrinter) event(ev replay.Event) {
-	if !p.header {
-		fmt.Fprintf(p.w, "%5s %9s %5s %-8s %-17s %-45s %-34s %s\n", "#", "time", "conn", "dir", "ctinfo", "packet", "payload", "verdict")
-		p.header = true
-	}
-	switch ev.Kind {
-	case replay.EventPacket:
-		if !ev.Helped && !p.all {
-			return
-		}
-		verdict := "-"
-		var notes []string
-		if d := ev.Decision; d != nil {
-			verdict = d.Verdict.String()
-			if n := ev.Expected; n > 0 {
-				notes = append(notes, fmt.Sprintf("+%d expect", n))
-			}
-			if d.Packet != nil {
-				notes = append(notes, "mangled")
-			}
-			var se *engine.ScriptError
-			if errors.As(d.Err, &se) {
-				notes = append(notes, fmt.Sprintf("ERROR %s: %s: %s", se.Location(), se.Kind, se.Msg))
-			}
-			for _, l := range d.Logs {
-				notes = append(notes, fmt.Sprintf("log %s %q", strings.ToLower(l.Level.String()), l.Message))
-			}
-		}
-		fmt.Fprintf(p.w, "%5d %9s %5d %-8s %-17s %-45s %-34q %s %s\n", ev.Index, fmtDur(ev.Time), ev.Conn.ID,
-			ev.Packet.Dir(), ev.Packet.CTInfo, ev.Packet.Tuple().String(), summarize(ev.Packet.Payload()),
-			verdict, strings.Join(notes, "; "))
-	case replay.EventExpect:
-		fmt.Fprintf(p.w, "%5s %9s %5s   expect %s\n", "", "", "", ev.Expect.String())
-	case replay.EventRelated:
-		fmt.Fprintf(p.w, "%5d %9s %5d   RELATED %s to conn of %s via expectation\n", ev.Index, fmtDur(ev.Time), ev.Conn.ID,
-			ev.Conn.Orig, ev.Expect.Master)
-	case replay.EventExpectRefused:
-		fmt.Fprintf(p.w, "%5s %9s %5s   expectation refused (%s): %s\n", "", "", "", ev.Reason, ev.Expect.String())
-	case replay.EventExpectGone:
-		if p.all {
-			fmt.Fprintf(p.w, "%5s %9s %5s   expectation %s: %s\n", "", "", "", ev.Reason, ev.Expect.String())
-		}
-	}
-}
-
-func (p *tablePrinter) summary(s replay.Summary) {
-	fmt.Fprintf(p.w, "\n%d packets read (%d skipped), %d seen by the helper, %d connections, %d expectations, %d related connections, %d script errors\n",
-		s.Packets, s.Skipped, s.Helped, s.Connections, s.Expectations, s.Related, s.Errors)
-}
-
-func fmtDur(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }
-
-// summarize returns the first line of a payload, printable and short.
-func summarize(b []byte) string {
-	if i := strings.IndexAny(string(b), "\r\n"); i >= 0 {
-		b = b[:i]
-	}
-	s := strings.Map(func(r rune) rune {
-		if r < 32 || r > 126 {
-			return '.'
-		}
-		return r
-	}, string(b))
-	if len(s) > 32 {
-		s = s[:31] + "…"
-	}
-	return s
-}
-
-// jsonPrinter prints JSON lines.
-type jsonPrinter struct {
-	enc *json.Encoder
-	all bool
-}
-
-type jsonExpect struct {
-	L3          string `json:"l3"`
-	Proto       string `json:"proto"`
-	Src         string `json:"src"`
-	Dst         string `json:"dst"`
-	Sport       uint16 `json:"sport"`
-	Dport       uint16 `json:"dport"`
-	MaskSrc     string `json:"mask_src"`
-	MaskDst     string `json:"mask_dst"`
-	MaskSport   uint16 `json:"mask_sport"`
-	MaskDport   uint16 `json:"mask_dport"`
-	MasterSrc   string `json:"master_src"`
-	MasterDst   string `json:"master_dst"`
-	MasterSport uint16 `json:"master_sport"`
-	MasterDport uint16 `json:"master_dport"`
-	Class       uint32 `json:"class"`
-	Helper      string `json:"helper"`
-	Timeout     int    `json:"timeout"`
-}
-
-func expectJSON(x *replay.Expectation) jsonExpect {
-	l3 := "ipv4"
-	if x.Master.IsIPv6() {
-		l3 = "ipv6"
-	}
-	return jsonExpect{L3: l3, Proto: engine.ProtoName(x.Tuple.Proto),
-		Src: x.Tuple.Src.String(), Dst: x.Tuple.Dst.String(), Sport: x.Tuple.SrcPort, Dport: x.Tuple.DstPort,
-		MaskSrc: x.Mask.Src.String(), MaskDst: x.Mask.Dst.String(), MaskSport: x.Mask.SrcPort, MaskDport: x.Mask.DstPort,
-		MasterSrc: x.Master.Src.String(), MasterDst: x.Master.Dst.String(), MasterSport: x.Master.SrcPort, MasterDport: x.Master.DstPort,
-		Class: x.Class, Helper: x.MasterHelper, Timeout: int(x.Timeout / time.Second)}
-}
-
-func (p *jsonPrinter) event(ev replay.Event) {
-	switch ev.Kind {
-	case replay.EventPacket:
-		if !ev.Helped && !p.all {
-			return
-		}
-		m := map[string]any{"type": "packet", "n": ev.Index, "time": ev.Time.Seconds(), "conn": ev.Conn.ID,
-			"dir": ev.Packet.Dir().String(), "ctinfo": ev.Packet.CTInfo.String(), "helped": ev.Helped,
-			"src": ev.Packet.Src.String(), "dst": ev.Packet.Dst.String(), "sport": ev.Packet.SrcPort, "dport": ev.Packet.DstPort,
-			"proto": engine.ProtoName(ev.Packet.Proto), "payload": summarize(ev.Packet.Payload())}
-		if d := ev.Decision; d != nil {
-			m["verdict"] = d.Verdict.String()
-			m["expectations"] = ev.Expected
-			m["mangled"] = d.Packet != nil
-			if d.Err != nil {
-				m["error"] = d.Err.Error()
-			}
-			if len(d.Logs) > 0 {
-				var logs []string
-				for _, l := range d.Logs {
-					logs = append(logs, l.Message)
-				}
-				m["logs"] = logs
-			}
-		}
-		p.enc.Encode(m)
-	case replay.EventExpect:
-		p.enc.Encode(struct {
-			Type string `json:"type"`
-			N    int    `json:"n"`
-			jsonExpect
-		}{"expect", ev.Index, expectJSON(ev.Expect)})
-	case replay.EventRelated:
-		p.enc.Encode(map[string]any{"type": "related", "n": ev.Index, "conn": ev.Conn.ID,
-			"src": ev.Conn.Orig.Src.String(), "dst": ev.Conn.Orig.Dst.String(), "sport": ev.Conn.Orig.SrcPort,
-			"dport": ev.Conn.Orig.DstPort, "proto": engine.ProtoName(ev.Conn.Orig.Proto),
-			"master_src": ev.Expect.Master.Src.String(), "master_sport": ev.Expect.Master.SrcPort,
-			"master_dst": ev.Expect.Master.Dst.String(), "master_dport": ev.Expect.Master.DstPort})
-	case replay.EventExpectRefused:
-		p.enc.Encode(map[string]any{"type": "expect_refused", "n": ev.Index, "reason": ev.Reason, "expectation": expectJSON(ev.Expect)})
-	case replay.EventExpectGone:
-		if p.all {
-			p.enc.Encode(map[string]any{"type": "expect_gone", "n": ev.Index, "reason": ev.Reason, "expectation": expectJSON(ev.Expect)})
-		}
-	}
-}
-
-func (p *jsonPrinter) summary(s replay.Summary) {
-	p.enc.Encode(map[string]any{"type": "summary", "packets": s.Packets, "skipped": s.Skipped, "helped": s.Helped,
-		"connections": s.Connections, "expectations": s.Expectations, "related": s.Related, "errors": s.Errors})
 }

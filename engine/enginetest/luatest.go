@@ -2,6 +2,7 @@ package enginetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -16,11 +17,35 @@ import (
 )
 
 // RunLuaTests runs the global functions named Test* of a Lua test file as
-// subtests, in source order of their names, and fails when there are none.
-// The file gets a "testing" module to load helpers into a real engine
-// (built with modules) and send packets through them:
+// subtests of t, in sorted order of their names, and fails when there are
+// none. It is `go test`'s front end to the runner that `ctlua test` uses
+// (LoadLuaTests); see there for the testing module.
+func RunLuaTests(t *testing.T, file string, modules []engine.Module) int {
+	t.Helper()
+	s, err := LoadLuaTests(file, modules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, name := range s.Names() {
+		t.Run(name, func(t *testing.T) { s.Run(name, t) })
+	}
+	return len(s.Names())
+}
+
+// A TB receives what one Lua test reports. *testing.T is one; `ctlua
+// test` has its own.
+type TB interface {
+	Errorf(format string, args ...any)
+	Log(args ...any)
+}
+
+// A LuaSuite is a loaded Lua test file: its Test* functions, ready to run
+// one at a time. The file gets a "ctlua.testing" module to load helpers
+// into a real engine (built with the suite's modules) and send packets
+// through them:
 //
-//	local testing = require("testing")
+//	local testing = require("ctlua.testing")
 //	function Test_port(t)
 //	  local h = testing.load("helper.lua")          -- relative to the test file
 //	  local c = h:conn{client = "192.0.2.1", server = "192.0.2.2", dport = 21}
@@ -29,37 +54,48 @@ import (
 //	  t:eq(#d.expectations, 1)
 //	end
 //
-// A decision is a table {verdict, expectations, error, logs, packet}; each
-// expectation is {src, dst, sport, dport, mask_src, mask_dst, mask_sport,
-// mask_dport, l4, policy, class, helper, permanent, nat_dir, nat_port,
-// inserted}; inserted ones came from expect.hunt, which the harness
+// A decision is a table {verdict, expectations, error, logs, packet,
+// checksums_ok}; each expectation is {src, dst, sport, dport, mask_src,
+// mask_dst, mask_sport, mask_dport, l4, policy, class, helper, permanent,
+// nat_dir, nat_port, inserted}; each log is {level, msg, fields}. Inserted
+// expectations came from expect.insert or expect.hunt, which the harness
 // serves with a table of its own: h:occupy{src=, dst=, dport=} makes
-// another connection's expectation hold a tuple.
-func RunLuaTests(t *testing.T, file string, modules []engine.Module) int {
-	t.Helper()
+// another connection's expectation hold a tuple. print, in the test file
+// and in the helpers it loads, goes to the test's log.
+type LuaSuite struct {
+	L       *lua.LState
+	file    string
+	names   []string
+	lines   map[string]int
+	engines []*engine.Engine
+	cur     TB
+}
+
+// LoadLuaTests loads a Lua test file and finds its Test* functions. A
+// file without any is an error.
+func LoadLuaTests(file string, modules []engine.Module) (*LuaSuite, error) {
 	src, err := os.ReadFile(file)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	L := lua.NewState()
-	defer L.Close()
+	s := &LuaSuite{L: lua.NewState(), file: file, lines: map[string]int{}}
+	L := s.L
 	dir := filepath.Dir(file)
-	var engines []*engine.Engine
-	defer func() {
-		for _, e := range engines {
-			e.Close()
-		}
-	}()
-	L.PreloadModule("testing", func(L *lua.LState) int {
+	modules = append(slices.Clip(modules), PrintModule(func(_ *engine.Call, msg string) { s.log(msg) }))
+	L.PreloadModule("ctlua.testing", func(L *lua.LState) int {
 		L.Push(L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
 			"load": func(L *lua.LState) int {
 				n := luaLoad(L, dir, modules)
-				engines = append(engines, L.Get(-1).(*lua.LUserData).Value.(*luaHelper).e)
+				s.engines = append(s.engines, L.Get(-1).(*lua.LUserData).Value.(*luaHelper).e)
 				return n
 			},
 		}))
 		return 1
 	})
+	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
+		s.log(PrintArgs(L))
+		return 0
+	}))
 	registerTypes(L)
 	chunk, err := L.Load(bytes.NewReader(src), file)
 	if err == nil {
@@ -67,29 +103,95 @@ func RunLuaTests(t *testing.T, file string, modules []engine.Module) int {
 		err = L.PCall(0, 0, nil)
 	}
 	if err != nil {
-		t.Fatalf("%s: %v", file, err)
+		s.Close()
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	var names []string
 	L.G.Global.ForEach(func(k, v lua.LValue) {
-		if _, ok := v.(*lua.LFunction); ok && strings.HasPrefix(k.String(), "Test") {
-			names = append(names, k.String())
+		if f, ok := v.(*lua.LFunction); ok && strings.HasPrefix(k.String(), "Test") {
+			s.names = append(s.names, k.String())
+			if f.Proto != nil {
+				s.lines[k.String()] = f.Proto.LineDefined
+			}
 		}
 	})
-	sort.Strings(names)
-	if len(names) == 0 {
-		t.Fatalf("%s: no Test* functions", file)
+	sort.Strings(s.names)
+	if len(s.names) == 0 {
+		s.Close()
+		return nil, fmt.Errorf("%s: no Test* functions (a test is a global function Test_name(t))", file)
 	}
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			ud := L.NewUserData()
-			ud.Value = t
-			L.SetMetatable(ud, L.GetTypeMetatable("testing.T"))
-			if err := L.CallByParam(lua.P{Fn: L.GetGlobal(name), NRet: 0, Protect: true}, ud); err != nil {
-				t.Fatal(err)
-			}
-		})
+	return s, nil
+}
+
+// Names returns the names of the suite's tests, sorted.
+func (s *LuaSuite) Names() []string { return s.names }
+
+// Where returns file:line of a test's function.
+func (s *LuaSuite) Where(name string) string { return fmt.Sprintf("%s:%d", s.file, s.lines[name]) }
+
+// Run runs one test, reporting to tb. An error the test raises fails it
+// with the error's location.
+func (s *LuaSuite) Run(name string, tb TB) {
+	s.cur = tb
+	defer func() { s.cur = nil }()
+	ud := s.L.NewUserData()
+	ud.Value = tb
+	s.L.SetMetatable(ud, s.L.GetTypeMetatable("testing.T"))
+	err := s.L.CallByParam(lua.P{Fn: s.L.GetGlobal(name), NRet: 0, Protect: true}, ud)
+	var le *lua.ApiError
+	switch {
+	case err == nil:
+	case errors.As(err, &le) && le.Object == errFatal:
+	case le != nil && le.Object != nil:
+		tb.Errorf("%s", le.Object.String()) // the message with its file:line, without the traceback
+	default:
+		tb.Errorf("%v", err)
 	}
-	return len(names)
+}
+
+// Close releases the suite's Lua state and engines.
+func (s *LuaSuite) Close() {
+	for _, e := range s.engines {
+		e.Close()
+	}
+	s.L.Close()
+}
+
+func (s *LuaSuite) log(msg string) {
+	if s.cur != nil {
+		s.cur.Log(msg)
+	}
+}
+
+// errFatal is what t:fatalf raises to stop a test it already failed.
+var errFatal = lua.LString("ctlua.testing: fatal")
+
+// PrintArgs formats print's arguments like Lua's print: tostring of
+// each, separated by tabs.
+func PrintArgs(L *lua.LState) string {
+	parts := make([]string, L.GetTop())
+	for i := range parts {
+		parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
+	}
+	return strings.Join(parts, "\t")
+}
+
+// PrintModule returns a module that gives helper scripts a global print
+// whose lines go to out with the call they belong to (nil while the chunk
+// loads). `ctlua replay` and `ctlua test` add it; the daemon never does,
+// so print stays out of production.
+func PrintModule(out func(c *engine.Call, msg string)) engine.Module { return printModule{out} }
+
+type printModule struct{ out func(*engine.Call, string) }
+
+func (printModule) Name() string { return "ctlua.print" }
+
+func (m printModule) Open(L *lua.LState, s *engine.Session) lua.LValue {
+	f := L.NewFunction(func(L *lua.LState) int {
+		m.out(s.Call(), PrintArgs(L))
+		return 0
+	})
+	L.SetGlobal("print", f)
+	return L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{"print": f.GFunction})
 }
 
 type luaHelper struct {
@@ -110,20 +212,26 @@ func registerTypes(L *lua.LState) {
 	tm := L.NewTypeMetatable("testing.T")
 	L.SetField(tm, "__index", L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
 		"eq": func(L *lua.LState) int {
-			t := L.CheckUserData(1).Value.(*testing.T)
+			t := L.CheckUserData(1).Value.(TB)
 			got, want := L.Get(2), L.Get(3)
 			if !L.Equal(got, want) && got.String() != want.String() {
-				t.Errorf("%s: got %s, want %s %s", L.Where(1), got, want, L.OptString(4, ""))
+				t.Errorf("%s: got %s, want %s %s", where(L), got, want, L.OptString(4, ""))
 			}
 			return 0
 		},
 		"errorf": func(L *lua.LState) int {
-			t := L.CheckUserData(1).Value.(*testing.T)
-			t.Errorf("%s: %s", L.Where(1), L.CheckString(2))
+			t := L.CheckUserData(1).Value.(TB)
+			t.Errorf("%s: %s", where(L), formatArgs(L))
+			return 0
+		},
+		"fatalf": func(L *lua.LState) int {
+			t := L.CheckUserData(1).Value.(TB)
+			t.Errorf("%s: %s", where(L), formatArgs(L))
+			L.Error(errFatal, 0)
 			return 0
 		},
 		"log": func(L *lua.LState) int {
-			L.CheckUserData(1).Value.(*testing.T).Log(L.CheckString(2))
+			L.CheckUserData(1).Value.(TB).Log(where(L) + ": " + formatArgs(L))
 			return 0
 		},
 	}))
@@ -136,6 +244,27 @@ func registerTypes(L *lua.LState) {
 	L.SetField(cm, "__index", L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
 		"send": luaSend,
 	}))
+}
+
+// where returns file:line of the Lua code calling a t method.
+func where(L *lua.LState) string { return strings.TrimSuffix(L.Where(1), ":") }
+
+// formatArgs formats the arguments after t of t:errorf, t:fatalf and
+// t:log: string.format when there are several, tostring of one.
+func formatArgs(L *lua.LState) string {
+	if L.GetTop() <= 2 {
+		return L.ToStringMeta(L.Get(2)).String()
+	}
+	format := L.GetField(L.GetGlobal("string"), "format")
+	args := make([]lua.LValue, 0, L.GetTop()-1)
+	for i := 2; i <= L.GetTop(); i++ {
+		args = append(args, L.Get(i))
+	}
+	if err := L.CallByParam(lua.P{Fn: format, NRet: 1, Protect: true}, args...); err != nil {
+		return fmt.Sprint(err)
+	}
+	defer L.Pop(1)
+	return L.Get(-1).String()
 }
 
 // luaLoad implements testing.load(path [, options]).
@@ -163,7 +292,8 @@ func luaLoad(L *lua.LState, dir string, modules []engine.Module) int {
 	h, err := e.LoadFile(path, ov)
 	if err != nil {
 		e.Close()
-		L.RaiseError("%v", err)
+		src, _ := os.ReadFile(path)
+		L.RaiseError("%v", ExplainSyntax(err, src))
 	}
 	ud := L.NewUserData()
 	ud.Value = &luaHelper{e: e, name: h.Spec.Name, x: x}
@@ -338,7 +468,15 @@ func decisionTable(L *lua.LState, d *engine.Decision, p *engine.Packet, inserted
 	t.RawSetString("expectations", exps)
 	logs := L.NewTable()
 	for _, r := range d.Logs {
-		logs.Append(lua.LString(r.Message))
+		x := L.NewTable()
+		x.RawSetString("level", lua.LString(strings.ToLower(r.Level.String())))
+		x.RawSetString("msg", lua.LString(r.Message))
+		fields := L.NewTable()
+		for _, a := range r.Attrs {
+			fields.RawSetString(a.Key, lua.LString(a.Value.String()))
+		}
+		x.RawSetString("fields", fields)
+		logs.Append(x)
 	}
 	t.RawSetString("logs", logs)
 	return t

@@ -38,8 +38,10 @@ type Event struct {
 	Kind EventKind
 	// Index is the packet's number in the capture (from 1).
 	Index int
-	// Time is the packet's offset from the first packet of the capture.
+	// Time is the packet's offset from the first packet of the capture,
+	// and At its capture timestamp.
 	Time time.Duration
+	At   time.Time
 	Conn *engine.Conn
 	// Packet and Helped are set for EventPacket, and Decision when Helped.
 	Packet   *engine.Packet
@@ -91,17 +93,35 @@ func (r *Replayer) Conntrack() engine.Conntrack { return r.t }
 // engine.Config.Expecter: expect.insert and expect.hunt insert there.
 func (r *Replayer) Expecter() engine.Expecter { return r.t }
 
+// A Binding attaches a loaded helper to the new connections to its
+// ports, as a daemon configuration's [[helper]] section and its rules do.
+type Binding struct {
+	Helper string
+	// Ports replaces the helper's declared ports when not nil.
+	Ports []uint16
+}
+
 // Run replays the capture read from in through helper, calling sink for
 // every event. A Replayer runs one capture; make a new one for the next.
 func (r *Replayer) Run(ctx context.Context, e *engine.Engine, helper string, in io.Reader, sink func(Event)) (Summary, error) {
+	return r.RunAll(ctx, e, []Binding{{Helper: helper, Ports: r.opt.Ports}}, in, sink)
+}
+
+// RunAll replays the capture read from in through several helpers, each
+// attached to the connections to its ports (the first that serves a
+// connection gets it), calling sink for every event.
+func (r *Replayer) RunAll(ctx context.Context, e *engine.Engine, bindings []Binding, in io.Reader, sink func(Event)) (Summary, error) {
 	var sum Summary
-	h := e.Helper(helper)
-	if h == nil {
-		return sum, fmt.Errorf("replay: helper %q: %w", helper, engine.ErrNotFound)
-	}
-	ports := r.opt.Ports
-	if ports == nil {
-		ports = h.Spec.Ports
+	bs := make([]Binding, len(bindings))
+	for i, b := range bindings {
+		h := e.Helper(b.Helper)
+		if h == nil {
+			return sum, fmt.Errorf("replay: helper %q: %w", b.Helper, engine.ErrNotFound)
+		}
+		bs[i] = b
+		if b.Ports == nil {
+			bs[i].Ports = h.Spec.Ports
+		}
 	}
 	cr, err := openCapture(in)
 	if err != nil {
@@ -133,16 +153,15 @@ func (r *Replayer) Run(ctx context.Context, e *engine.Engine, helper string, in 
 			sum.Skipped++
 			continue
 		}
-		ev := Event{Index: i, Time: ts.Sub(start)}
-		r.step(e, helper, ports, &pkt, ts, ev, &sum, sink)
+		ev := Event{Index: i, Time: ts.Sub(start), At: ts}
+		r.step(e, bs, &pkt, ts, ev, &sum, sink)
 	}
 	return sum, nil
 }
 
 // step runs one packet through the simulated conntrack and the helper.
-func (r *Replayer) step(e *engine.Engine, helper string, ports []uint16, pkt *engine.Packet, ts time.Time, ev Event, sum *Summary, sink func(Event)) {
+func (r *Replayer) step(e *engine.Engine, bs []Binding, pkt *engine.Packet, ts time.Time, ev Event, sum *Summary, sink func(Event)) {
 	t := r.t
-	h := e.Helper(helper)
 	t.expire(ts, func(x *Expectation) {
 		sink(Event{Kind: EventExpectGone, Index: ev.Index, Time: ev.Time, Expect: x, Reason: "expired"})
 	})
@@ -166,13 +185,13 @@ func (r *Replayer) step(e *engine.Engine, helper string, ports []uint16, pkt *en
 			c.c.Master = &m
 			if x.Helper != "" {
 				c.c.Helper = x.Helper
-				c.helped = x.Helper == helper
+				c.helped = bound(bs, x.Helper)
 			}
 			sum.Related++
-			sink(Event{Kind: EventRelated, Index: ev.Index, Time: ev.Time, Conn: &c.c, Expect: x})
-		} else if h.Spec.Serves(pkt.IsIPv6(), pkt.Proto) && slices.Contains(ports, pkt.DstPort) {
+			sink(Event{Kind: EventRelated, Index: ev.Index, Time: ev.Time, At: ev.At, Conn: &c.c, Expect: x})
+		} else if name := attach(e, bs, pkt); name != "" {
 			c.helped = true
-			c.c.Helper = helper
+			c.c.Helper = name
 		}
 	}
 	c.lastSeen = ts
@@ -202,43 +221,7 @@ func (r *Replayer) step(e *engine.Engine, helper string, ports []uint16, pkt *en
 
 	ev.Kind, ev.Conn, ev.Packet, ev.Helped = EventPacket, &c.c, pkt, c.helped
 	if c.helped {
-		sum.Helped++
-		t.now, t.spec, t.pending = ts, &h.Spec, t.pending[:0]
-		d := e.Handle(helper, pkt, &c.c)
-		ev.Decision = &d
-		if d.Err != nil {
-			sum.Errors++
-		}
-		u := &d.Update
-		if u.PrivateSet {
-			c.c.Private = u.Private
-		}
-		if u.MarkSet {
-			c.c.Mark = u.Mark
-		}
-		if u.TimeoutSet {
-			c.c.Timeout = u.Timeout
-		}
-		if u.LabelsSet {
-			c.c.Labels = u.Labels
-		}
-		for _, x := range d.Expectations {
-			if err := t.related(&c.c, x); err != nil {
-				t.pending = append(t.pending, Event{Kind: EventExpectRefused, Conn: &c.c,
-					Expect: &Expectation{Expectation: x, Master: c.c.Orig, MasterHelper: c.c.Helper}, Reason: err.Error()})
-			}
-		}
-		for _, pe := range t.pending {
-			if pe.Kind == EventExpect {
-				ev.Expected++
-			}
-		}
-		sum.Expectations += ev.Expected
-		sink(ev)
-		for _, pe := range t.pending {
-			pe.Index, pe.Time = ev.Index, ev.Time
-			sink(pe)
-		}
+		r.handle(e, c, pkt, ts, ev, sum, sink)
 	} else {
 		sink(ev)
 	}
@@ -261,6 +244,51 @@ func (r *Replayer) step(e *engine.Engine, helper string, ports []uint16, pkt *en
 	}
 }
 
+// handle runs a packet of a helped connection through its helper, applies
+// the decision's conntrack updates and expectations to the simulated
+// table, and reports the packet and what it created.
+func (r *Replayer) handle(e *engine.Engine, c *conn, pkt *engine.Packet, ts time.Time, ev Event, sum *Summary, sink func(Event)) {
+	t := r.t
+	sum.Helped++
+	h := e.Helper(c.c.Helper)
+	t.now, t.spec, t.pending = ts, &h.Spec, t.pending[:0]
+	d := e.Handle(c.c.Helper, pkt, &c.c)
+	ev.Decision = &d
+	if d.Err != nil {
+		sum.Errors++
+	}
+	u := &d.Update
+	if u.PrivateSet {
+		c.c.Private = u.Private
+	}
+	if u.MarkSet {
+		c.c.Mark = u.Mark
+	}
+	if u.TimeoutSet {
+		c.c.Timeout = u.Timeout
+	}
+	if u.LabelsSet {
+		c.c.Labels = u.Labels
+	}
+	for _, x := range d.Expectations {
+		if err := t.related(&c.c, x); err != nil {
+			t.pending = append(t.pending, Event{Kind: EventExpectRefused, Conn: &c.c,
+				Expect: &Expectation{Expectation: x, Master: c.c.Orig, MasterHelper: c.c.Helper}, Reason: err.Error()})
+		}
+	}
+	for _, pe := range t.pending {
+		if pe.Kind == EventExpect {
+			ev.Expected++
+		}
+	}
+	sum.Expectations += ev.Expected
+	sink(ev)
+	for _, pe := range t.pending {
+		pe.Index, pe.Time, pe.At = ev.Index, ev.Time, ev.At
+		sink(pe)
+	}
+}
+
 func (r *Replayer) close(e *engine.Engine, c *conn, ev Event, sink func(Event)) {
 	r.t.remove(c)
 	e.Forget(c.c.Key())
@@ -272,4 +300,19 @@ func (r *Replayer) close(e *engine.Engine, c *conn, ev Event, sink func(Event)) 
 
 func isSYN(p *engine.Packet) bool {
 	return p.Proto == engine.ProtoTCP && p.TCPFlags&(engine.TCPSyn|engine.TCPAck) == engine.TCPSyn
+}
+
+// attach picks the binding whose helper serves a new connection's first
+// packet, or returns "".
+func attach(e *engine.Engine, bs []Binding, pkt *engine.Packet) string {
+	for _, b := range bs {
+		if h := e.Helper(b.Helper); h != nil && h.Spec.Serves(pkt.IsIPv6(), pkt.Proto) && slices.Contains(b.Ports, pkt.DstPort) {
+			return b.Helper
+		}
+	}
+	return ""
+}
+
+func bound(bs []Binding, helper string) bool {
+	return slices.ContainsFunc(bs, func(b Binding) bool { return b.Helper == helper })
 }

@@ -10,11 +10,11 @@
 -- after a newline of the same direction (the kernel's "sequence after
 -- newline" tracking), case-insensitively. See README.md.
 
-local parse   = require("parse")
-local expect  = require("expect")
-local nat     = require("nat")
-local options = require("options")
-local log     = require("log")
+local parse   = require("ctlua.parse")
+local expect  = require("ctlua.expect")
+local nat     = require("ctlua.nat")
+local options = require("ctlua.options")
+local log     = require("ctlua.log")
 
 local MOD32 = 4294967296
 
@@ -43,9 +43,10 @@ end
 
 -- Each command: the pattern at the start of the payload and a parser
 -- returning address (false for "the control connection's"), port, and the
--- payload range [from, to) of the address/port text, which NAT rewrites
--- with the format function. A parser that cannot read the argument
--- returns nil and why.
+-- payload positions i..j (1-based, inclusive, like string.sub) of the
+-- address/port text, which NAT rewrites with the format function. A parser
+-- that cannot read the argument returns nil and why. Positions from one
+-- ctlua function feed the next unchanged (docs/lua-api.md).
 local function dotted_to_commas(addr) return (addr:gsub("%.", ",")) end
 local function port_pair_text(addr, port)
   return dotted_to_commas(addr) .. "," .. math.floor(port / 256) .. "," .. port % 256
@@ -54,19 +55,19 @@ end
 local commands = {
   original = {
     { "PORT", function(pkt)
-        local at = pkt:find(" ", 4)
+        local at = pkt:find(" ", 5)
         if not at then return nil, "no argument" end
         local addr, port, next = parse.port_pair(pkt, at + 1)
         if not addr then return nil, port end
-        return addr, port, at + 1, next
+        return addr, port, at + 1, next - 1
       end, port_pair_text },
     { "EPRT", function(pkt, ipv6)
-        local at = pkt:find(" ", 4)
+        local at = pkt:find(" ", 5)
         if not at then return nil, "no argument" end
         local addr, port, af, next = parse.eprt(pkt, at + 1)
         if not addr then return nil, port end
         if (af == 2) ~= ipv6 then return nil, "address family " .. af .. " on an IPv" .. (ipv6 and 6 or 4) .. " connection" end
-        return addr, port, at + 1, next
+        return addr, port, at + 1, next - 1
       end, function(addr, port)
         local af = addr:find(":", 1, true) and 2 or 1
         return "|" .. af .. "|" .. addr .. "|" .. port .. "|"
@@ -74,18 +75,18 @@ local commands = {
   },
   reply = {
     { "227 ", function(pkt)
-        local at = parse.skip_to_digit(pkt, 4)
+        local at = parse.skip_to_digit(pkt, 5)
         if not at then return nil, "no number" end
         local addr, port, next = parse.port_pair(pkt, at)
         if not addr then return nil, port end
-        return addr, port, at, next
+        return addr, port, at, next - 1
       end, port_pair_text },
     { "229 ", function(pkt)
-        local at = pkt:find("(", 4)
+        local at = pkt:find("(", 5)
         if not at then return nil, "no '('" end
         local port, next = parse.epsv(pkt, at + 1)
         if not port then return nil, next end
-        return false, port, at + 1, next
+        return false, port, at + 1, next - 1
       end, function(_, port) return "|||" .. port .. "|" end },
   },
 }
@@ -114,7 +115,7 @@ local function examine(pkt, conn, dir, n)
       end
     elseif pkt:iprefix(pattern) then
       local here = conn:tuple(dir)         -- the sender's view
-      local addr, port, from, to = parser(pkt, here.src:find(":", 1, true) ~= nil)
+      local addr, port, i, j = parser(pkt, here.src:find(":", 1, true) ~= nil)
       if addr == nil then
         if out_of_range(port) then
           log.info("address in command is not the sender's, not expecting", { error = tostring(port) })
@@ -154,7 +155,7 @@ local function examine(pkt, conn, dir, n)
         log.warn("no port for the data connection, dropping the command", { error = err })
         return "drop", true
       end
-      local ok, rerr = nat.replace(pkt, from, to - from, format(there.dst, got))
+      local ok, rerr = nat.replace(pkt, i, j, format(there.dst, got))
       if not ok then
         log.warn("cannot rewrite the command, dropping it", { error = rerr })
         return "drop", true
@@ -178,7 +179,7 @@ local function on_packet(pkt, conn)
   if after_nl(st, dir, seq) then
     verdict, counts = examine(pkt, conn, dir, n)
   end
-  if counts ~= false and pkt:byte(n - 1) == 10 then -- ends in "\n"
+  if counts ~= false and pkt:byte(n) == 10 then -- ends in "\n"
     remember_nl(st, dir, (seq + n) % MOD32)
   end
   return verdict -- nil (accept) on the common path

@@ -1,5 +1,5 @@
 -- Tests of the ftp helper, run by scripts_test.go (go test ./scripts/).
-local testing = require("testing")
+local testing = require("ctlua.testing")
 
 local V4 = { client = "192.0.2.1", server = "192.0.2.2", sport = 40000, dport = 21 }
 local V6 = { client = "2001:db8::1", server = "2001:db8::2", sport = 40000, dport = 21 }
@@ -158,7 +158,7 @@ function Test_expectation_clash_drops_the_command(t)
   local c = session(V4, h)
   local d = c:send("original", "PORT 192,0,2,1,4,1\r\n")
   t:eq(d.verdict, "drop"); t:eq(#d.expectations, 0)
-  t:eq(d.logs[#d.logs], "cannot expect, dropping the command")
+  t:eq(d.logs[#d.logs].msg, "cannot expect, dropping the command")
 end
 
 function Test_not_established_is_ignored(t)
@@ -243,5 +243,5 @@ function Test_all_ports_taken_drops_the_command(t)
   local c = session(SNAT, h)
   local d = c:send("original", "PORT 10,0,0,5,255,250\r\n")
   t:eq(d.verdict, "drop"); t:eq(#d.expectations, 0); t:eq(d.packet, nil)
-  t:eq(d.logs[#d.logs], "no port for the data connection, dropping the command")
+  t:eq(d.logs[#d.logs].msg, "no port for the data connection, dropping the command")
 end

@@ -5,7 +5,7 @@
 -- source port: the server answers from a new one) to the client's port.
 -- Under NAT the data flow follows the master's translation. See README.md.
 
-local expect = require("expect")
+local expect = require("ctlua.expect")
 
 local RRQ, WRQ = 1, 2
 

@@ -1,5 +1,5 @@
 -- Tests of the tftp helper, run by scripts_test.go (go test ./scripts/).
-local testing = require("testing")
+local testing = require("ctlua.testing")
 
 local V4 = { client = "192.0.2.1", server = "192.0.2.2", sport = 40000, dport = 69, l4 = "udp" }
 local V6 = { client = "2001:db8::1", server = "2001:db8::2", sport = 40000, dport = 69, l4 = "udp" }

@@ -17,7 +17,7 @@ modprobe -a nfnetlink_cthelper nfnetlink_queue nf_conntrack_netlink 2>/dev/null
 [[ -d /sys/module/nfnetlink_cthelper ]] || { echo "FAIL: kernel lacks nfnetlink_cthelper"; echo "0 passed, 1 failed"; exit 1; }
 
 cat > "$W/test.lua" <<'LUA'
-local log = require("log")
+local log = require("ctlua.log")
 return {
   name = "test", l3 = "ipv4", l4 = "udp", ports = { 9999 },
   policies = { { name = "test", max_expected = 1, timeout = 30 } },

@@ -1,0 +1,37 @@
+---@meta ctlua.expect
+-- Definitions for lua-language-server: expectations (docs/lua-api.md).
+
+---@class ctlua.ExpectSpec
+---@field dst string destination address (required; the connection's family)
+---@field src? string source address, nil for any
+---@field sport? integer nil for any
+---@field dport? integer nil for any
+---@field l4? "tcp"|"udp" default: the connection's
+---@field policy? string default: the first declared
+---@field permanent? boolean
+---@field inactive? boolean
+---@field helper? string helper of the expected connection
+---@field nat? {dir: "original"|"reply", port: integer, addr?: string}
+---@field fn? string expectation function name
+
+local expect = {}
+
+---Validates an expectation and adds it to the packet's verdict.
+---@param spec ctlua.ExpectSpec
+---@return true|nil ok
+---@return string? err
+function expect.create(spec) end
+
+---Inserts an expectation at once; nil, err when the kernel refuses it.
+---@param spec ctlua.ExpectSpec
+---@return true|nil ok
+---@return string? err
+function expect.insert(spec) end
+
+---Inserts with the kernel's NAT port hunting; returns the port it got.
+---@param spec ctlua.ExpectSpec
+---@return integer? port
+---@return string? err
+function expect.hunt(spec) end
+
+return expect

@@ -1,0 +1,75 @@
+---@meta ctlua.parse
+-- Definitions for lua-language-server: Go-side parsers (stdlib/README.md).
+-- Each takes a string or a packet and a 1-based position init (default 1)
+-- and returns what it parsed followed by next, the position after it;
+-- nil, err on failure ("incomplete" when the input ends too soon).
+
+local parse = {}
+
+---Decimal digits.
+---@param src string|ctlua.Packet
+---@param init? integer
+---@return integer? n
+---@return integer|string next_or_err
+function parse.uint(src, init) end
+---"h1,h2,h3,h4,p1,p2" (FTP PORT, 227).
+---@param src string|ctlua.Packet
+---@param init? integer
+---@return string? addr
+---@return integer|string port_or_err
+---@return integer next
+function parse.port_pair(src, init) end
+---RFC 2428 "<d>af<d>addr<d>port<d>".
+---@param src string|ctlua.Packet
+---@param init? integer
+---@return string? addr
+---@return integer|string port_or_err
+---@return integer af
+---@return integer next
+function parse.eprt(src, init) end
+---RFC 2428 "<d><d><d>port<d>" (FTP 229).
+---@param src string|ctlua.Packet
+---@param init? integer
+---@return integer? port
+---@return integer|string next_or_err
+function parse.epsv(src, init) end
+---A dotted quad.
+---@param src string|ctlua.Packet
+---@param init? integer
+---@return string? addr
+---@return integer|string next_or_err
+function parse.ipv4(src, init) end
+---IPv6 text.
+---@param src string|ctlua.Packet
+---@param init? integer
+---@return string? addr
+---@return integer|string next_or_err
+function parse.ipv6(src, init) end
+---A binary address of n = 4 or 16 bytes.
+---@param src string|ctlua.Packet
+---@param init integer
+---@param n 4|16
+---@return string? addr
+---@return integer|string next_or_err
+function parse.ip_bytes(src, init, n) end
+---The position of the first digit at or after init, or nil.
+---@param src string|ctlua.Packet
+---@param init? integer
+---@return integer?
+function parse.skip_to_digit(src, init) end
+---A line without "\r\n", and the position after its "\n"; nil when no
+---"\n" follows.
+---@param src string|ctlua.Packet
+---@param init? integer
+---@return string? line
+---@return integer? next
+function parse.line(src, init) end
+---One "Key: value" line, value trimmed.
+---@param src string|ctlua.Packet
+---@param init? integer
+---@return string? key
+---@return string value_or_err
+---@return integer next
+function parse.header(src, init) end
+
+return parse
