@@ -6,8 +6,10 @@
 # Debian 12's kernel (bookworm, the default of run.sh) runs every group:
 # kernel features, the nfnetlink_cthelper client, the seed walkthrough, FTP
 # (tests/e2e/ftp.sh) plain, with the clients masqueraded and with the server
-# behind DNAT, NAT port hunting (tests/e2e/ftp-hunt.sh) and TFTP
-# (tests/e2e/tftp.sh, plain, SNAT and DNAT in one VM).
+# behind DNAT, NAT port hunting (tests/e2e/ftp-hunt.sh), TFTP
+# (tests/e2e/tftp.sh, plain, SNAT and DNAT in one VM) and a smoke run of the
+# throughput benchmark (tests/bench/run.sh --smoke: every contender passes
+# traffic and no packet bypasses the helper; the speed is not judged).
 #
 # Debian 13's (trixie) and the newest backports kernel (trixie-backports)
 # run the subset that covers every kernel-facing feature: the feature checks
@@ -71,6 +73,7 @@ full_groups() {
   natgroup "FTP through a dropping firewall" 0 bash tests/e2e/ftp.sh
   natgroup "FTP, server behind DNAT" dnat bash tests/e2e/ftp.sh
   group "FTP port hunting: two masqueraded clients announce one port" bash tests/e2e/ftp-hunt.sh
+  step "benchmark smoke: C reference, conntrackd, ctlua (tests/bench, 1 round of 2 s)" tests/bench/run.sh --smoke
 }
 
 for k in $MATRIX; do
