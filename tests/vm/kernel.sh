@@ -19,7 +19,7 @@
 # sources and lists are left alone.
 #
 # The packages differ by release, and each is normalised to one layout in
-# CACHE/<package>_<version>/ (kdir):
+# CACHE/kernels/<package>_<version>/ (kdir):
 #   - Debian 12: /boot/vmlinuz-KV, /boot/config-KV, /lib/modules/KV, .ko.
 #   - Debian 13: usr-merged (/usr/lib/modules/KV), modules .ko.xz.
 #   - 7.x: linux-image-KV is empty and depends on linux-binary-KV (the
@@ -120,7 +120,8 @@ kernel_fetch() {
   local conf=$1 pkg=$2 ver=$3 tmp t0=$SECONDS p pkgs
   [[ $conf == - ]] && conf=
   log "fetching $pkg $ver"
-  tmp=$(mktemp -d "$CACHE/.fetch.XXXXXX")
+  mkdir -p "$CACHE/kernels"
+  tmp=$(mktemp -d "$CACHE/kernels/.fetch.XXXXXX")
   tmpdirs+=("$tmp")
   # apt-get download drops root for the _apt user: the directory must be
   # reachable and writable by _apt, or apt warns and downloads as root.
@@ -178,9 +179,9 @@ kernel_prepare() {
   link=$CACHE/kernel-$sel
   if [[ ${CTLUA_VM_REFRESH:-0} == 1 || ! -e $link/.ready ]]; then
     read -r conf pkg ver < <(kernel_resolve "$sel") || die "cannot resolve CTLUA_VM_KERNEL=$sel"
-    kdir=$CACHE/${pkg}_$ver
+    kdir=$CACHE/kernels/${pkg}_$ver
     [[ -e $kdir/.ready ]] || kernel_fetch "$conf" "$pkg" "$ver"
-    ln -sfn "$(basename "$kdir")" "$link"
+    ln -sfn "kernels/$(basename "$kdir")" "$link"
   fi
   kdir=$(readlink -f "$link")
   KV=$(<"$kdir/release")

@@ -137,7 +137,7 @@ if (( ${#missing[@]} )); then
 fi
 
 # ---------------------------------------------------------------------------
-# 2. The kernel (kernel.sh), cached as CACHE/<package>_<version>/ with
+# 2. The kernel (kernel.sh), cached as CACHE/kernels/<package>_<version>/ with
 #    CACHE/kernel-<CTLUA_VM_KERNEL> pointing at the one in use. The lock
 #    serialises concurrent runs while they fill the cache; it is released
 #    before the VM starts.
