@@ -121,7 +121,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # measure ROUND PROTO C: one run of contender C; appends to results.tsv.
 measure() {
-  local r=$1 proto=$2 c=$3 name l4 port rpid q0 q1 t0 t1 rss recv hz
+  local r=$1 proto=$2 c=$3 name l4 port rpid q0d q0u q0i q1t q1d q1u q1i t0 t1 rss recv
   case $proto in
     tftp) name=tftp l4=udp port=69 ;;
     ftp) name=ftp l4=tcp port=21 ;;

@@ -21,7 +21,7 @@
 #   tests/vm/suite.sh                       (root) the whole matrix
 #   CTLUA_VM_MATRIX=trixie tests/vm/suite.sh   only these kernels
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 export PATH=/usr/local/go/bin:$PATH GOFLAGS=-buildvcs=false
 MATRIX=${CTLUA_VM_MATRIX:-bookworm trixie trixie-backports}
 B=$(mktemp -d /tmp/ctlua-suite.XXXXXX)
