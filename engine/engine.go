@@ -1,7 +1,7 @@
 package engine
 
 import (
-		"errors"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"

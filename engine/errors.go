@@ -114,9 +114,26 @@ func scriptError(helper, file string, kind ErrorKind, err error) *ScriptError {
 	if f, l, rest := splitLocation(se.Msg); l > 0 {
 		se.File, se.Line, se.Msg = f, l, rest
 	}
+	if se.Line == 0 {
+		se.Line = lineInTraceback(se.Traceback, file)
+	}
 	se.Msg = truncate(se.Msg)
 	se.Traceback = truncate(se.Traceback)
 	return se
+}
+
+// lineInTraceback returns the innermost line of file in a Lua traceback,
+// for errors raised without a location (a Lua stack overflow).
+func lineInTraceback(tb, file string) int {
+	for _, l := range strings.Split(tb, "\n") {
+		l = strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(l, file+":"); ok {
+			if n, err := strconv.Atoi(rest[:max(strings.IndexByte(rest, ':'), 0)]); err == nil {
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 // MaxMessageLen bounds the script-provided text kept in an error: a

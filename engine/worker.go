@@ -161,11 +161,12 @@ func (w *worker) handle(h *Helper, p *Packet, c *Conn, d *Decision) {
 		return
 	}
 	if err != nil {
-		kind := KindRuntime
+		se := scriptError(h.Spec.Name, h.File, KindRuntime, err)
 		if timedOut {
-			kind = KindTimeout
+			se.Kind = KindTimeout
+			se.Msg = fmt.Sprintf("on_packet ran past its time budget (%s): %s", w.e.cfg.Budget, se.Msg)
 		}
-		w.fail(h, scriptError(h.Spec.Name, h.File, kind, err), d)
+		w.fail(h, se, d)
 		return
 	}
 	w.verdict(h, in, ret, d)
