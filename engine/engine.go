@@ -170,6 +170,7 @@ func (e *Engine) abandon(i int, w *worker) {
 	}
 	w.wmu.Unlock()
 	e.workers[i].CompareAndSwap(w, newWorker(e, i))
+	close(w.gone)
 }
 
 // Workers returns the number of workers.
@@ -204,7 +205,11 @@ func (e *Engine) Handle(name string, p *Packet, c *Conn) Decision {
 		d.Err = fmt.Errorf("engine: helper %q: %w", name, ErrNotFound)
 		return d
 	}
-	e.workers[e.Shard(c)].Load().handle(ent.cur.Load(), p, c, &d)
+	i := e.Shard(c)
+	for !e.workers[i].Load().handle(ent.cur.Load(), p, c, &d) {
+		// The worker was abandoned while the packet waited: its
+		// replacement takes it.
+	}
 	return d
 }
 

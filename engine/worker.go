@@ -14,11 +14,15 @@ import (
 
 // A worker runs the packets of the connections sharded to it. Each helper
 // has its own instance (Lua state) and state table in each worker. Its
-// mutex serialises the packets handed to it.
+// semaphore serialises the packets handed to it.
 type worker struct {
 	e     *Engine
 	index int
-	mu    sync.Mutex
+	// sem is held while a packet runs. A caller waiting for it gives up
+	// when gone is closed: the worker was abandoned, the caller goes to
+	// its replacement.
+	sem   chan struct{}
+	gone  chan struct{}
 	slots map[string]*slot
 	calls int
 	// abandoned is set when the watchdog replaced the worker.
@@ -46,12 +50,41 @@ type slot struct {
 }
 
 func newWorker(e *Engine, index int) *worker {
-	return &worker{e: e, index: index, slots: map[string]*slot{}}
+	return &worker{e: e, index: index, slots: map[string]*slot{},
+		sem: make(chan struct{}, 1), gone: make(chan struct{})}
 }
 
+// lock takes the worker, or returns false once it is abandoned.
+func (w *worker) lock() bool {
+	select {
+	case w.sem <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case w.sem <- struct{}{}:
+		return true
+	case <-w.gone:
+		return false
+	}
+}
+
+func (w *worker) tryLock() bool {
+	select {
+	case w.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *worker) unlock() { <-w.sem }
+
 func (w *worker) close() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	if !w.lock() {
+		return
+	}
+	defer w.unlock()
 	for _, sl := range w.slots {
 		if sl.in != nil {
 			sl.in.close()
@@ -123,10 +156,20 @@ func (w *worker) slot(h *Helper) *slot {
 	return sl
 }
 
-// handle runs h's on_packet for one packet and fills d.
-func (w *worker) handle(h *Helper, p *Packet, c *Conn, d *Decision) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+// handle runs h's on_packet for one packet and fills d. It returns false,
+// without running anything, when the worker was abandoned while the
+// packet waited for it.
+func (w *worker) handle(h *Helper, p *Packet, c *Conn, d *Decision) bool {
+	if !w.lock() {
+		return false
+	}
+	defer w.unlock()
+	w.run(h, p, c, d)
+	return true
+}
+
+// run runs h's on_packet with the worker held.
+func (w *worker) run(h *Helper, p *Packet, c *Conn, d *Decision) {
 	w.dropForgotten()
 	st := h.stats
 	st.packets.Add(1)
@@ -234,11 +277,11 @@ func (w *worker) fail(h *Helper, se *ScriptError, d *Decision) {
 // forget drops k's state at once if the worker is idle, or before its
 // next packet.
 func (w *worker) forget(k ConnKey) {
-	if w.mu.TryLock() {
+	if w.tryLock() {
 		for _, sl := range w.slots {
 			sl.states.forget(k)
 		}
-		w.mu.Unlock()
+		w.unlock()
 		return
 	}
 	w.fmu.Lock()
