@@ -132,6 +132,10 @@ func (e *Engine) Close() {
 // Budget returns the time budget of one callback.
 func (e *Engine) Budget() time.Duration { return e.cfg.Budget }
 
+// StuckAfter returns how long a call may run before its worker is
+// abandoned.
+func (e *Engine) StuckAfter() time.Duration { return e.cfg.StuckAfter }
+
 // watchdog stops callbacks that run past the budget, and abandons the
 // workers whose calls do not return long after. It checks every quarter
 // budget, so a runaway call is stopped within 1.25 budgets.

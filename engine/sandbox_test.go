@@ -175,7 +175,11 @@ var stress = flag.Duration("stress", 0, "run TestReloadUnderLoad for this long (
 // packet may be mis-judged (a trivial on_packet never times out or
 // fails), and every packet gets one decision.
 func TestReloadUnderLoad(t *testing.T) {
-	e := newEngine(t, engine.Config{Workers: 2})
+	budget := engine.DefaultBudget
+	if raceEnabled {
+		budget = time.Second
+	}
+	e := newEngine(t, engine.Config{Workers: 2, Budget: budget})
 	src := func(v int) string {
 		return helperSrc("u", fmt.Sprintf(`    local st = conn:state()
     st.n = (st.n or 0) + 1 -- v%d`, v), `on_reload = function(old) return old end,`)
