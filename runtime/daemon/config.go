@@ -165,14 +165,22 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 	if c.Daemon.Workers < 0 {
 		bad("daemon.workers", "must be >= 0")
 	}
+	if err := engine.CheckBudget(c.Daemon.Budget.Duration); err != nil {
+		bad("daemon.budget", "%v", err)
+	}
 	if len(c.Helpers) == 0 {
 		errs = append(errs, &ConfigError{File: file, Msg: "no [[helper]]: name at least one helper script"})
 	}
 	queues := map[uint16]int{}
+	scripts := map[string]int{}
 	for i, h := range c.Helpers {
 		f := func(name string) string { return fmt.Sprintf("helper[%d].%s", i, name) }
 		if h.Script == "" {
 			bad(f("script"), "required: a script path or \"builtin:NAME\"")
+		} else if j, dup := scripts[h.Script]; dup {
+			bad(f("script"), "%s is already run by helper[%d]: a helper serves one queue (list its ports there instead)", h.Script, j)
+		} else {
+			scripts[h.Script] = i
 		}
 		if h.Queue == nil {
 			bad(f("queue"), "required: the NFQUEUE number")
