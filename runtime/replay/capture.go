@@ -37,7 +37,8 @@ func openCapture(r io.Reader) (*reader, error) {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
 	if bytes.Equal(magic, ngMagic) {
-		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+		fr := &framed{r: br, kind: "pcapng", unit: ngUnit}
+		ng, err := pcapgo.NewNgReader(fr, pcapgo.DefaultNgReaderOptions)
 		if err != nil {
 			return nil, fmt.Errorf("pcapng: %w", err)
 		}
@@ -55,7 +56,7 @@ func openCapture(r io.Reader) (*reader, error) {
 	}
 	for _, m := range pcapMagics {
 		if bytes.Equal(magic, m) {
-			pr, err := pcapgo.NewReader(br)
+			pr, err := pcapgo.NewReader(&framed{r: br, kind: "pcap", unit: pcapUnit})
 			if err != nil {
 				return nil, fmt.Errorf("pcap: %w", err)
 			}
