@@ -83,7 +83,7 @@ func (w *worker) account(sl *slot, h *Helper, in *instance) *ScriptError {
 		return nil
 	}
 	limit := w.e.cfg.ConnStateBytes
-	n := states.sizeOf(cs.tbl, limit)
+	n := states.size.sizeOf(cs.tbl, limit)
 	if n > limit {
 		states.touched = nil
 		states.remove(cs)

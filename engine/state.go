@@ -21,19 +21,20 @@ type connState struct {
 // bounded in count and estimated bytes. The least recently used state is
 // evicted first, in O(1); idle states expire from the same end.
 type stateTable struct {
-	m          map[ConnKey]*connState
-	root       connState // root.next is the most recent, root.prev the least
-	bytes      int
-	maxBytes   int
-	maxCount   int
-	idle       time.Duration
-	onEvict    func() // counts an eviction
-	touched    *connState
-	sizeVisits []*lua.LTable // reused by sizeOf
+	m        map[ConnKey]*connState
+	root     connState // root.next is the most recent, root.prev the least
+	bytes    int
+	maxBytes int
+	maxCount int
+	idle     time.Duration
+	onEvict  func() // counts an eviction
+	touched  *connState
+	size     *sizer
 }
 
 func newStateTable(maxBytes, maxCount int, idle time.Duration, onEvict func()) *stateTable {
-	t := &stateTable{m: map[ConnKey]*connState{}, maxBytes: maxBytes, maxCount: maxCount, idle: idle, onEvict: onEvict}
+	t := &stateTable{m: map[ConnKey]*connState{}, maxBytes: maxBytes, maxCount: maxCount, idle: idle, onEvict: onEvict,
+		size: newSizer()}
 	t.root.next, t.root.prev = &t.root, &t.root
 	return t
 }

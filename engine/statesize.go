@@ -12,41 +12,81 @@ const (
 	entrySize = 40
 )
 
-// sizeOf estimates the bytes held by the Lua value v, counting each table
-// once. It stops counting once the total passes limit, so its cost is
-// bounded by the limit, not by what a script built.
-func (t *stateTable) sizeOf(v lua.LValue, limit int) int {
-	visits := t.sizeVisits[:0]
-	n := 0
-	var walk func(v lua.LValue)
-	walk = func(v lua.LValue) {
-		if n > limit {
+// A sizer estimates the bytes held by a Lua value, counting each table
+// once. It is reused from call to call, so that measuring a state does not
+// allocate.
+type sizer struct {
+	n, limit int
+	visits   []*lua.LTable
+	seen     map[*lua.LTable]bool // past smallVisits tables
+	entry    func(k, v lua.LValue)
+}
+
+// smallVisits is how many tables are remembered in a slice before a map.
+const smallVisits = 32
+
+func newSizer() *sizer {
+	s := &sizer{}
+	s.entry = func(k, v lua.LValue) {
+		s.n += entrySize
+		s.walk(k)
+		s.walk(v)
+	}
+	return s
+}
+
+// sizeOf estimates the bytes held by v. It stops counting once the total
+// passes limit, so its cost is bounded by the limit, not by what a script
+// built.
+func (s *sizer) sizeOf(v lua.LValue, limit int) int {
+	s.n, s.limit = 0, limit
+	s.walk(v)
+	clear(s.visits)
+	s.visits = s.visits[:0]
+	s.seen = nil
+	return s.n
+}
+
+func (s *sizer) walk(v lua.LValue) {
+	if s.n > s.limit {
+		return
+	}
+	switch v := v.(type) {
+	case lua.LString:
+		s.n += valueSize + len(v)
+	case *lua.LTable:
+		if s.visited(v) {
 			return
 		}
-		switch v := v.(type) {
-		case lua.LString:
-			n += valueSize + len(v)
-		case *lua.LTable:
-			for _, seen := range visits {
-				if seen == v {
-					return
-				}
-			}
-			visits = append(visits, v)
-			n += tableSize
-			v.ForEach(func(k, val lua.LValue) {
-				n += entrySize
-				walk(k)
-				walk(val)
-			})
-		default:
-			n += valueSize
+		s.n += tableSize
+		v.ForEach(s.entry)
+	default:
+		s.n += valueSize
+	}
+}
+
+// visited records t and reports whether it was seen before.
+func (s *sizer) visited(t *lua.LTable) bool {
+	if s.seen != nil {
+		if s.seen[t] {
+			return true
+		}
+		s.seen[t] = true
+		return false
+	}
+	for _, x := range s.visits {
+		if x == t {
+			return true
 		}
 	}
-	walk(v)
-	clear(visits)
-	t.sizeVisits = visits[:0]
-	return n
+	s.visits = append(s.visits, t)
+	if len(s.visits) > smallVisits {
+		s.seen = map[*lua.LTable]bool{}
+		for _, x := range s.visits {
+			s.seen[x] = true
+		}
+	}
+	return false
 }
 
 // copyData copies the data of v into a value owned by nobody else:

@@ -124,5 +124,22 @@ func ngUnit(f *framed) ([]byte, error) {
 	if tail := f.order.Uint32(b[n-4:]); tail != n {
 		return nil, f.malformed("block length %d, trailing length %d", n, tail)
 	}
-	return b, nil
+	return b, f.packetFits(b)
+}
+
+// packetFits checks that a packet block's captured length fits in the
+// block: pcapgo allocates what the field says before reading.
+func (f *framed) packetFits(b []byte) error {
+	n := uint32(len(b))
+	switch f.order.Uint32(b) {
+	case 2, 6: // (obsolete) packet block, enhanced packet block
+		if n < 32 || f.order.Uint32(b[20:]) > n-32 {
+			return f.malformed("packet block of %d bytes too short for its captured length", n)
+		}
+	case 3: // simple packet block: the original length is all there is
+		if n < 16 || f.order.Uint32(b[8:]) > n-16 {
+			return f.malformed("simple packet block of %d bytes too short for its packet", n)
+		}
+	}
+	return nil
 }
