@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/ctlua/ctlua/engine/internal/pattern"
 	lua "github.com/yuin/gopher-lua"
@@ -47,7 +48,8 @@ func patternLimits(L *lua.LState) pattern.Limits {
 }
 
 func find(L *lua.LState, fn, pat, str string, init, limit int) []*pattern.MatchData {
-	mds, err := pattern.Find(pat, []byte(str), init, limit, patternLimits(L))
+	// The matcher only reads the subject: no need to copy it.
+	mds, err := pattern.Find(pat, unsafe.Slice(unsafe.StringData(str), len(str)), init, limit, patternLimits(L))
 	if err != nil {
 		L.RaiseError("string.%s: %s", fn, err.Error())
 	}
