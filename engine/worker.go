@@ -80,8 +80,10 @@ func (w *worker) tryLock() bool {
 
 func (w *worker) unlock() { <-w.sem }
 
+// close closes the worker's sandboxes. A worker whose call is stuck is
+// left to the garbage collector: closing must not wait for it.
 func (w *worker) close() {
-	if !w.lock() {
+	if !w.tryLock() {
 		return
 	}
 	defer w.unlock()
