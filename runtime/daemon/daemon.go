@@ -179,7 +179,8 @@ loop:
 		log.Info("queue stats", "helper", r.name, "packets", st.Packets, "verdicts", st.Verdicts,
 			"without_conntrack", st.WithoutConntrack, "enobufs", st.ENOBUFS, "send_errors", st.SendErrors,
 			"extra_expectations", st.ExtraExpectations, "extra_expectation_errors", st.ExtraExpectationErrors,
-			"seq_adjust_fixes", st.SeqAdjustFixes, "seq_adjust_fix_errors", st.SeqAdjustFixErrors)
+			"seq_adjust_fixes", st.SeqAdjustFixes, "seq_adjust_fix_errors", st.SeqAdjustFixErrors,
+			"overflows", st.Overflows, "abandoned", st.Abandoned)
 	}
 	cleanup(kc, runs, cfg.Daemon.OnExit, log)
 	return runErr
