@@ -140,3 +140,36 @@ func FuzzDecodeConn(f *testing.F) {
 		}
 	})
 }
+
+// TestStopHasADeadline: Stop's wait for a packet stuck in the engine ends
+// after StopTimeout.
+func TestStopHasADeadline(t *testing.T) {
+	b := blockOnce{release: make(chan struct{}), calls: new(atomic.Int32)}
+	defer close(b.release)
+	e, err := engine.New(engine.Config{Workers: 1, Budget: 5 * time.Millisecond, StuckAfter: time.Hour,
+		Modules: []engine.Module{b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := `local block = require("block")
+return {name = "h", l4 = "tcp", policies = {{name = "d", max_expected = 1, timeout = 1}},
+  on_packet = function() block() end}`
+	if _, err := e.Load("h.lua", []byte(src), nil); err != nil {
+		t.Fatal(err)
+	}
+	out := &fakeSocket{verdicts: map[uint32][]engine.Verdict{}}
+	q := newQueue(e, Config{Helper: "h", StuckAfter: time.Hour, StopTimeout: 50 * time.Millisecond}, out)
+	q.startLanes()
+	q.hook(queuedPacket(t, 1, 1))
+	done := make(chan struct{})
+	go func() {
+		q.drain()
+		q.stopLanes()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop waited for the stuck packet past its deadline")
+	}
+}
