@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctlua/ctlua/bindings"
 	"github.com/ctlua/ctlua/engine"
 	"github.com/ctlua/ctlua/engine/enginetest"
+	"github.com/ctlua/ctlua/stdlib"
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -229,5 +231,33 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	if !strings.Contains(e.Helper("u").File, "u.lua") {
 		t.Fatal("helper lost")
+	}
+}
+
+// TestForgetWhileBusy: a connection forgotten while its worker runs a
+// packet is forgotten before the worker's next packet.
+func TestForgetWhileBusy(t *testing.T) {
+	m := blockModule{release: make(chan struct{}), calls: new(atomic.Int32)}
+	e, err := engine.New(engine.Config{Workers: 1, Modules: append([]engine.Module{m}, append(bindings.Default(), stdlib.Modules()...)...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	load(t, e, "f.lua", helperSrc("f", `    local block = require("block")
+    local st = conn:state()
+    st.n = (st.n or 0) + 1
+    if conn:id() == 9 then block() end
+    if st.n > 1 then return "drop" end`))
+	e.Handle("f", pkt1, conn1)
+	done := make(chan struct{})
+	go func() { e.Handle("f", pkt1, connN(9)); close(done) }()
+	for m.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	e.Forget(conn1.Key()) // the worker is busy: queued
+	close(m.release)
+	<-done
+	if d := e.Handle("f", pkt1, conn1); d.Verdict != engine.Accept {
+		t.Fatal("state survived a Forget issued while the worker was busy")
 	}
 }

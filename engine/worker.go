@@ -40,6 +40,7 @@ type worker struct {
 	// packet.
 	fmu       sync.Mutex
 	forgotten []ConnKey
+	nForgot   atomic.Int32 // len(forgotten), read without fmu
 }
 
 // A slot is one helper in one worker: its running instance and the
@@ -289,6 +290,7 @@ func (w *worker) forget(k ConnKey) {
 	w.fmu.Lock()
 	if len(w.forgotten) < maxForgotten {
 		w.forgotten = append(w.forgotten, k)
+		w.nForgot.Store(int32(len(w.forgotten)))
 	}
 	w.fmu.Unlock()
 }
@@ -298,9 +300,13 @@ func (w *worker) forget(k ConnKey) {
 const maxForgotten = 1 << 16
 
 func (w *worker) dropForgotten() {
+	if w.nForgot.Load() == 0 {
+		return
+	}
 	w.fmu.Lock()
 	ks := w.forgotten
 	w.forgotten = nil
+	w.nForgot.Store(0)
 	w.fmu.Unlock()
 	for _, k := range ks {
 		for _, sl := range w.slots {
