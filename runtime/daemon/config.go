@@ -171,6 +171,16 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 	if len(c.Helpers) == 0 {
 		errs = append(errs, &ConfigError{File: file, Msg: "no [[helper]]: name at least one helper script"})
 	}
+	c.checkHelpers(bad)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// checkHelpers validates the [[helper]] entries: one queue per helper,
+// one helper per script.
+func (c *Config) checkHelpers(bad func(field, format string, args ...any)) {
 	queues := map[uint16]int{}
 	scripts := map[string]int{}
 	for i, h := range c.Helpers {
@@ -208,10 +218,6 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return &c, nil
 }
 
 // Overrides returns the engine overrides a helper entry asks for.
