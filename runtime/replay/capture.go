@@ -21,7 +21,19 @@ type frame struct {
 
 // reader yields the IP packets of a pcap or pcapng capture.
 type reader struct {
-	next func() ([]byte, time.Time, layers.LinkType, error)
+	read func() ([]byte, time.Time, layers.LinkType, error)
+}
+
+// next returns the next frame. A panic in the capture parser (gopacket
+// divides by a timestamp resolution an interface block can make zero) is a
+// malformed capture, not a crash.
+func (r *reader) next() (data []byte, ts time.Time, lt layers.LinkType, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: the capture parser failed: %v", ErrMalformed, v)
+		}
+	}()
+	return r.read()
 }
 
 var (
@@ -29,8 +41,14 @@ var (
 	ngMagic    = []byte{0x0a, 0x0d, 0x0d, 0x0a}
 )
 
-// openCapture detects pcap or pcapng by its magic number.
-func openCapture(r io.Reader) (*reader, error) {
+// openCapture detects pcap or pcapng by its magic number. A panic in the
+// capture parser is an error wrapping ErrMalformed.
+func openCapture(r io.Reader) (cr *reader, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			cr, err = nil, fmt.Errorf("%w: the capture parser failed: %v", ErrMalformed, v)
+		}
+	}()
 	br := bufio.NewReader(r)
 	magic, err := br.Peek(4)
 	if err != nil {
@@ -42,7 +60,7 @@ func openCapture(r io.Reader) (*reader, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pcapng: %w", err)
 		}
-		return &reader{next: func() ([]byte, time.Time, layers.LinkType, error) {
+		return &reader{read: func() ([]byte, time.Time, layers.LinkType, error) {
 			data, ci, err := ng.ReadPacketData()
 			if err != nil {
 				return nil, time.Time{}, 0, err
@@ -60,7 +78,7 @@ func openCapture(r io.Reader) (*reader, error) {
 			if err != nil {
 				return nil, fmt.Errorf("pcap: %w", err)
 			}
-			return &reader{next: func() ([]byte, time.Time, layers.LinkType, error) {
+			return &reader{read: func() ([]byte, time.Time, layers.LinkType, error) {
 				data, ci, err := pr.ReadPacketData()
 				return data, ci.Timestamp, pr.LinkType(), err
 			}}, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/ctlua/ctlua/bindings"
@@ -236,4 +237,30 @@ func FuzzCapture(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParserPanicIsAnError: an interface block whose timestamp resolution
+// is 10^-127 makes gopacket divide by zero; the replay reports a malformed
+// capture.
+func TestParserPanicIsAnError(t *testing.T) {
+	fs, cis := frames(t, "../../scripts/ftp/testdata/ipv4-port.pcap")
+	b := writeCapture(t, true, fs[:2], cis[:2])
+	// Append if_tsresol = 127 to the interface description block: rewrite
+	// it with the option before its end-of-options.
+	shbLen := binary.LittleEndian.Uint32(b[4:])
+	idb := b[shbLen:]
+	idbLen := binary.LittleEndian.Uint32(idb[4:])
+	body := append([]byte{}, idb[8:idbLen-4]...)
+	body = append(body[:len(body)-4], 9, 0, 1, 0, 127, 0, 0, 0, 0, 0, 0, 0) // if_tsresol, then opt_endofopt
+	n := uint32(8 + len(body) + 4)
+	nb := binary.LittleEndian.AppendUint32(nil, 1)
+	nb = binary.LittleEndian.AppendUint32(nb, n)
+	nb = append(nb, body...)
+	nb = binary.LittleEndian.AppendUint32(nb, n)
+	capture := append(append(append([]byte{}, b[:shbLen]...), nb...), idb[idbLen:]...)
+	_, err := ftpReplay(t, capture)
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "parser failed") {
+		t.Fatalf("%v, want ErrMalformed from a parser panic", err)
+	}
+	t.Log(err)
 }

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -50,18 +51,21 @@ func (f *framed) Read(p []byte) (int, error) {
 
 // read reads n bytes of the unit starting at the current position;
 // first says whether a clean end of file is allowed before them.
+// The buffer grows with the data read, not with the length a unit claims.
 func (f *framed) read(b []byte, n int, first bool) ([]byte, error) {
-	start := len(b)
-	b = append(b, make([]byte, n)...)
-	got, err := io.ReadFull(f.r, b[start:])
-	if err == io.EOF && first {
+	buf := bytes.NewBuffer(b)
+	got, err := buf.ReadFrom(io.LimitReader(f.r, int64(n)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s at offset %d: %w", ErrMalformed, f.kind, f.pos, err)
+	}
+	if got == 0 && first {
 		return nil, io.EOF
 	}
-	if err != nil {
+	if got < int64(n) {
 		return nil, fmt.Errorf("%w: %s cut short at byte %d (%d of %d bytes of a unit at offset %d)",
-			ErrMalformed, f.kind, f.pos+int64(start+got), start+got, start+n, f.pos)
+			ErrMalformed, f.kind, f.pos+int64(len(b))+got, int64(len(b))+got, len(b)+n, f.pos)
 	}
-	return b, nil
+	return buf.Bytes(), nil
 }
 
 func (f *framed) malformed(format string, args ...any) error {
