@@ -20,7 +20,7 @@ import (
 func (w *worker) state(L *lua.LState, c *Call) *lua.LTable {
 	h, states := c.Helper, c.slot.states
 	k := c.Conn.Key()
-	now := time.Now().UnixNano()
+	now := w.e.clock()
 	cs := states.get(k, now)
 	if cs == nil {
 		cs = states.add(k, L.NewTable(), h.Version, now)

@@ -58,6 +58,8 @@ type Engine struct {
 	cfg     Config
 	workers []atomic.Pointer[worker]
 	seed    maphash.Seed
+	// epoch is the origin of the engine's monotonic clock (clock).
+	epoch time.Time
 
 	mu      sync.Mutex // serialises loads
 	helpers atomic.Pointer[map[string]*entry]
@@ -80,7 +82,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	cfg.setDefaults()
 	e := &Engine{cfg: cfg, seed: maphash.MakeSeed(), files: map[string]string{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), epoch: time.Now()}
 	e.helpers.Store(&map[string]*entry{})
 	e.workers = make([]atomic.Pointer[worker], cfg.Workers)
 	for i := range e.workers {
@@ -129,6 +131,11 @@ func (e *Engine) Close() {
 	}
 }
 
+// clock returns the nanoseconds since the engine started, on the monotonic
+// clock: a wall-clock step (NTP, a resumed VM) must not look like a call
+// running past its budget. It is at least 1.
+func (e *Engine) clock() int64 { return int64(time.Since(e.epoch)) + 1 }
+
 // Budget returns the time budget of one callback.
 func (e *Engine) Budget() time.Duration { return e.cfg.Budget }
 
@@ -150,7 +157,7 @@ func (e *Engine) watchdog() {
 		case now := <-t.C:
 			for i := range e.workers {
 				w := e.workers[i].Load()
-				if w.expire(now.UnixNano(), e.cfg.Budget, e.cfg.StuckAfter) {
+				if w.expire(int64(now.Sub(e.epoch)), e.cfg.Budget, e.cfg.StuckAfter) {
 					e.abandon(i, w)
 				}
 			}

@@ -29,8 +29,9 @@ type worker struct {
 	abandoned atomic.Bool
 
 	// wmu guards the watchdog's view of the running call: start is the
-	// UnixNano the call began (0 when idle, -1 once the watchdog stopped
-	// it) and running the instance whose context stops it.
+	// engine clock when the call began (0 when idle, minus the clock when
+	// the watchdog stopped it) and running the instance whose context
+	// stops it.
 	wmu     sync.Mutex
 	start   int64
 	running *instance
@@ -99,7 +100,7 @@ func (w *worker) close() {
 // reports whether the watchdog stopped it.
 func (w *worker) pcall(in *instance, nargs, nret int) (err error, timedOut bool) {
 	w.wmu.Lock()
-	w.start, w.running = time.Now().UnixNano(), in
+	w.start, w.running = w.e.clock(), in
 	w.wmu.Unlock()
 	err = in.sb.L.PCall(nargs, nret, nil)
 	w.wmu.Lock()
@@ -217,7 +218,7 @@ func (w *worker) run(h *Helper, p *Packet, c *Conn, d *Decision) {
 	}
 	w.verdict(h, in, ret, d)
 	if w.calls++; w.calls&63 == 0 {
-		sl.states.expire(time.Now().UnixNano())
+		sl.states.expire(w.e.clock())
 	}
 }
 
