@@ -10,6 +10,7 @@ require (
 	github.com/gopacket/gopacket v1.3.1
 	github.com/mdlayher/netlink v1.11.2
 	github.com/ti-mo/conntrack v0.6.0
+	github.com/ti-mo/netfilter v0.5.3
 	github.com/yuin/gopher-lua v1.1.2
 	golang.org/x/sys v0.43.0
 )
@@ -17,7 +18,6 @@ require (
 require (
 	github.com/mdlayher/socket v0.6.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
-	github.com/ti-mo/netfilter v0.5.3 // indirect
 	golang.org/x/net v0.53.0 // indirect
 	golang.org/x/sync v0.20.0 // indirect
 )

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -18,7 +17,9 @@ import (
 type Config struct {
 	// Workers is the number of Lua states; 0 means GOMAXPROCS.
 	Workers int
-	// Budget bounds the run time of one callback; 0 means 50ms.
+	// Budget bounds the run time of one callback and of a script's chunk
+	// at load; 0 means DefaultBudget. It must be within
+	// MinBudget..MaxBudget (CheckBudget).
 	Budget time.Duration
 	// Modules are the Lua modules scripts can require.
 	Modules []Module
@@ -35,16 +36,30 @@ type Config struct {
 	// StateIdle is how long per-connection state of an idle connection is
 	// kept; 0 means 30 minutes.
 	StateIdle time.Duration
-	// MaxStates bounds the per-connection states of each worker; 0 means
-	// 65536.
+	// MaxStates bounds the per-connection states of each helper in each
+	// worker; 0 means DefaultMaxStates.
 	MaxStates int
+	// StateBytes bounds the estimated bytes of each helper's
+	// per-connection states, shared evenly by the workers; 0 means
+	// DefaultStateBytes. Least recently used states are evicted first.
+	StateBytes int
+	// ConnStateBytes bounds the estimated bytes of one connection's
+	// state; 0 means DefaultConnStateBytes. A call that leaves its
+	// connection's state larger fails and the state is dropped.
+	ConnStateBytes int
+	// StuckAfter is how long a call may run, its context cancelled,
+	// before its worker is abandoned and replaced by a fresh one; 0 means
+	// 20 budgets, at least a second.
+	StuckAfter time.Duration
 }
 
 // An Engine loads helpers and runs them on packets.
 type Engine struct {
 	cfg     Config
-	workers []*worker
+	workers []atomic.Pointer[worker]
 	seed    maphash.Seed
+	// epoch is the origin of the engine's monotonic clock (clock).
+	epoch time.Time
 
 	mu      sync.Mutex // serialises loads
 	helpers atomic.Pointer[map[string]*entry]
@@ -62,11 +77,27 @@ type entry struct {
 
 // New returns an Engine with cfg's workers started.
 func New(cfg Config) (*Engine, error) {
+	if err := CheckBudget(cfg.Budget); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	cfg.setDefaults()
+	e := &Engine{cfg: cfg, seed: maphash.MakeSeed(), files: map[string]string{},
+		stop: make(chan struct{}), done: make(chan struct{}), epoch: time.Now()}
+	e.helpers.Store(&map[string]*entry{})
+	e.workers = make([]atomic.Pointer[worker], cfg.Workers)
+	for i := range e.workers {
+		e.workers[i].Store(newWorker(e, i))
+	}
+	go e.watchdog()
+	return e, nil
+}
+
+func (cfg *Config) setDefaults() {
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
-	if cfg.Budget <= 0 {
-		cfg.Budget = 50 * time.Millisecond
+	if cfg.Budget == 0 {
+		cfg.Budget = DefaultBudget
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -75,41 +106,46 @@ func New(cfg Config) (*Engine, error) {
 		cfg.LogRate, cfg.LogBurst = 20, 50
 	}
 	if cfg.StateIdle <= 0 {
-		cfg.StateIdle = 30 * time.Minute
+		cfg.StateIdle = DefaultStateIdle
 	}
 	if cfg.MaxStates <= 0 {
-		cfg.MaxStates = 65536
+		cfg.MaxStates = DefaultMaxStates
 	}
-	e := &Engine{cfg: cfg, seed: maphash.MakeSeed(), files: map[string]string{},
-		stop: make(chan struct{}), done: make(chan struct{})}
-	e.helpers.Store(&map[string]*entry{})
-	for range cfg.Workers {
-		w, err := newWorker(e)
-		if err != nil {
-			e.closeWorkers()
-			return nil, fmt.Errorf("engine: worker: %w", err)
-		}
-		e.workers = append(e.workers, w)
+	if cfg.StateBytes <= 0 {
+		cfg.StateBytes = DefaultStateBytes
 	}
-	go e.watchdog()
-	return e, nil
+	if cfg.ConnStateBytes <= 0 {
+		cfg.ConnStateBytes = DefaultConnStateBytes
+	}
+	if cfg.StuckAfter <= 0 {
+		cfg.StuckAfter = max(20*cfg.Budget, minStuckAfter)
+	}
 }
 
 // Close stops the engine. Handle must not be called afterwards.
 func (e *Engine) Close() {
 	close(e.stop)
 	<-e.done
-	e.closeWorkers()
-}
-
-func (e *Engine) closeWorkers() {
-	for _, w := range e.workers {
-		w.close()
+	for i := range e.workers {
+		e.workers[i].Load().close()
 	}
 }
 
-// watchdog stops callbacks that run past the budget. It checks every
-// quarter budget, so a runaway call is stopped within 1.25 budgets.
+// clock returns the nanoseconds since the engine started, on the monotonic
+// clock: a wall-clock step (NTP, a resumed VM) must not look like a call
+// running past its budget. It is at least 1.
+func (e *Engine) clock() int64 { return int64(time.Since(e.epoch)) + 1 }
+
+// Budget returns the time budget of one callback.
+func (e *Engine) Budget() time.Duration { return e.cfg.Budget }
+
+// StuckAfter returns how long a call may run before its worker is
+// abandoned.
+func (e *Engine) StuckAfter() time.Duration { return e.cfg.StuckAfter }
+
+// watchdog stops callbacks that run past the budget, and abandons the
+// workers whose calls do not return long after. It checks every quarter
+// budget, so a runaway call is stopped within 1.25 budgets.
 func (e *Engine) watchdog() {
 	defer close(e.done)
 	t := time.NewTicker(e.cfg.Budget / 4)
@@ -119,11 +155,33 @@ func (e *Engine) watchdog() {
 		case <-e.stop:
 			return
 		case now := <-t.C:
-			for _, w := range e.workers {
-				w.expire(now.UnixNano(), e.cfg.Budget)
+			for i := range e.workers {
+				w := e.workers[i].Load()
+				if w.expire(int64(now.Sub(e.epoch)), e.cfg.Budget, e.cfg.StuckAfter) {
+					e.abandon(i, w)
+				}
 			}
 		}
 	}
+}
+
+// abandon replaces a worker whose call does not return: the connections
+// sharded to it are served by a fresh worker (fresh Lua states, empty
+// per-connection states) and the stuck call's decision, if it ever comes,
+// is the default verdict.
+func (e *Engine) abandon(i int, w *worker) {
+	if !w.abandoned.CompareAndSwap(false, true) {
+		return
+	}
+	w.wmu.Lock()
+	if in := w.running; in != nil && in.h != nil {
+		in.h.stats.abandoned.Add(1)
+		e.cfg.Logger.Error("a call did not return long after its budget: its worker is abandoned and replaced",
+			"helper", in.h.Spec.Name, "worker", i, "stuck_after", e.cfg.StuckAfter)
+	}
+	w.wmu.Unlock()
+	e.workers[i].CompareAndSwap(w, newWorker(e, i))
+	close(w.gone)
 }
 
 // Workers returns the number of workers.
@@ -158,14 +216,20 @@ func (e *Engine) Handle(name string, p *Packet, c *Conn) Decision {
 		d.Err = fmt.Errorf("engine: helper %q: %w", name, ErrNotFound)
 		return d
 	}
-	e.workers[e.Shard(c)].handle(ent.cur.Load(), p, c, &d)
+	i := e.Shard(c)
+	for !e.workers[i].Load().handle(ent.cur.Load(), p, c, &d) {
+		// The worker was abandoned while the packet waited: its
+		// replacement takes it.
+	}
 	return d
 }
 
-// Forget drops the per-connection state of a connection that ended.
+// Forget drops the per-connection state of a connection that ended. It
+// does not wait for a busy worker: that worker drops the state before its
+// next packet.
 func (e *Engine) Forget(k ConnKey) {
-	for _, w := range e.workers {
-		w.forget(k)
+	for i := range e.workers {
+		e.workers[i].Load().forget(k)
 	}
 }
 
@@ -215,6 +279,9 @@ func (e *Engine) Load(file string, src []byte, ov *Overrides) (*Helper, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	h, err := e.check(file, src, ov)
+	if err == nil {
+		err = e.prepare(h)
+	}
 	if err != nil {
 		e.countReloadFailure(file)
 		return nil, err
@@ -280,38 +347,67 @@ func (e *Engine) Unload(name string) error {
 	return nil
 }
 
-// Check compiles and validates a script without loading it.
+// Check compiles and validates a script without loading it, with the
+// same bounds as Load: the script's chunk must run within the budget.
 func (e *Engine) Check(file string, src []byte, ov *Overrides) (*Helper, error) {
-	return e.check(file, src, ov)
+	h, err := e.check(file, src, ov)
+	if err != nil {
+		return nil, err
+	}
+	if in := h.claim(0); in != nil {
+		in.close()
+	}
+	return h, nil
 }
 
+// check compiles a script, runs its chunk in a fresh sandbox and validates
+// the declaration. The sandbox is kept as the instance of worker 0.
 func (e *Engine) check(file string, src []byte, ov *Overrides) (*Helper, error) {
 	proto, chunk, err := compile(file, src)
 	if err != nil {
 		return nil, err
 	}
-	L, err := newSandbox(e.cfg.Modules, &Session{conntrack: e.cfg.Conntrack})
+	in, err := e.newInstance(nil, file, proto)
 	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
-	}
-	defer L.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Budget*10)
-	defer cancel()
-	L.SetContext(ctx)
-	fn := L.NewFunctionFromProto(proto)
-	fn.Env = newEnv(L)
-	L.Push(fn)
-	if err := L.PCall(0, 1, nil); err != nil {
-		se := scriptError("", file, KindLoad, err)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			se.Msg = "script chunk ran past its time budget: " + se.Msg
+		var se *ScriptError
+		if errors.As(err, &se) {
+			return nil, &DeclError{File: se.File, Line: se.Line, Msg: se.Msg}
 		}
-		return nil, &DeclError{File: se.File, Line: se.Line, Msg: se.Msg}
-	}
-	spec, err := declaration(findDeclLines(file, chunk), L.Get(-1), ov)
-	if err != nil {
 		return nil, err
 	}
-	return &Helper{Spec: spec, File: file, Hash: hashSource(src), proto: proto,
-		stats: &counters{}, limit: newRateLimiter(e.cfg.LogRate, e.cfg.LogBurst)}, nil
+	spec, err := declaration(findDeclLines(file, chunk), in.decl, ov)
+	if err != nil {
+		in.close()
+		return nil, err
+	}
+	h := &Helper{Spec: spec, File: file, Hash: hashSource(src), proto: proto,
+		stats: &counters{}, limit: newRateLimiter(e.cfg.LogRate, e.cfg.LogBurst)}
+	in.h = h
+	h.prepared = make([]atomic.Pointer[instance], len(e.workers))
+	h.prepared[0].Store(in)
+	return h, nil
+}
+
+// prepare runs h's chunk in a sandbox for every worker but the first
+// (which check prepared), so that a version whose chunk fails or is too
+// slow in any of them is refused before it runs, and no worker pays for
+// the chunk on a packet.
+func (e *Engine) prepare(h *Helper) error {
+	for i := 1; i < len(h.prepared); i++ {
+		in, err := e.newInstance(h, h.File, h.proto)
+		if err != nil {
+			for j := range h.prepared {
+				if in := h.prepared[j].Swap(nil); in != nil {
+					in.close()
+				}
+			}
+			var se *ScriptError
+			if errors.As(err, &se) {
+				return &DeclError{File: se.File, Line: se.Line, Msg: se.Msg}
+			}
+			return err
+		}
+		h.prepared[i].Store(in)
+	}
+	return nil
 }

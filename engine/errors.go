@@ -28,9 +28,15 @@ const (
 	KindBadReturn
 	// KindLoad is a script that could not be instantiated.
 	KindLoad
+	// KindLimit is a script that passed a sandbox bound other than time:
+	// its per-connection state grew over the bound.
+	KindLimit
+	// KindAbandoned is a call whose Go code did not return long after
+	// the budget: its worker was abandoned and replaced.
+	KindAbandoned
 )
 
-var kindNames = [...]string{"runtime error", "timeout", "bad return value", "load error"}
+var kindNames = [...]string{"runtime error", "timeout", "bad return value", "load error", "limit exceeded", "abandoned"}
 
 func (k ErrorKind) String() string { return kindNames[k] }
 
@@ -108,7 +114,38 @@ func scriptError(helper, file string, kind ErrorKind, err error) *ScriptError {
 	if f, l, rest := splitLocation(se.Msg); l > 0 {
 		se.File, se.Line, se.Msg = f, l, rest
 	}
+	if se.Line == 0 {
+		se.Line = lineInTraceback(se.Traceback, file)
+	}
+	se.Msg = truncate(se.Msg)
+	se.Traceback = truncate(se.Traceback)
 	return se
+}
+
+// lineInTraceback returns the innermost line of file in a Lua traceback,
+// for errors raised without a location (a Lua stack overflow).
+func lineInTraceback(tb, file string) int {
+	for _, l := range strings.Split(tb, "\n") {
+		l = strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(l, file+":"); ok {
+			if n, err := strconv.Atoi(rest[:max(strings.IndexByte(rest, ':'), 0)]); err == nil {
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// MaxMessageLen bounds the script-provided text kept in an error: a
+// script can raise an error of any size, and it is logged per packet.
+const MaxMessageLen = 512
+
+// truncate shortens s to MaxMessageLen bytes, saying so.
+func truncate(s string) string {
+	if len(s) <= MaxMessageLen {
+		return s
+	}
+	return fmt.Sprintf("%s... (%d bytes more)", s[:MaxMessageLen], len(s)-MaxMessageLen)
 }
 
 // syntaxError converts a gopher-lua parse or compile error into a DeclError.

@@ -53,12 +53,15 @@ type Call struct {
 	// script set during this call.
 	Private []byte
 
-	w *worker
+	w    *worker
+	slot *slot
 }
 
 // State returns the per-connection Lua table of the call's connection,
 // creating it on first use. It lives until the engine forgets the
-// connection, across reloads of the helper.
+// connection, is evicted (least recently used first, when the helper's
+// states pass their bound) or idles out; across reloads of the helper it
+// is copied to the new version and passed to on_reload.
 func (c *Call) State(L *lua.LState) *lua.LTable { return c.w.state(L, c) }
 
 // Log records a log message for the call's helper and connection.

@@ -1,18 +1,17 @@
 package engine
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/ast"
-	"github.com/yuin/gopher-lua/parse"
 )
 
 // A Helper is one loaded version of a helper script: its validated
@@ -30,6 +29,16 @@ type Helper struct {
 	proto *lua.FunctionProto
 	stats *counters
 	limit *rateLimiter
+	// prepared holds, per worker, the instance the load built for it.
+	prepared []atomic.Pointer[instance]
+}
+
+// claim takes the instance prepared for worker i, or returns nil.
+func (h *Helper) claim(i int) *instance {
+	if i < len(h.prepared) {
+		return h.prepared[i].Swap(nil)
+	}
+	return nil
 }
 
 // Overrides change a helper's declared defaults from configuration.
@@ -51,19 +60,6 @@ var declFields = map[string]bool{
 	"name": true, "l3": true, "l4": true, "ports": true, "policies": true,
 	"private_size": true, "default_verdict": true, "options": true,
 	"on_packet": true, "on_reload": true,
-}
-
-// compile parses and compiles a script.
-func compile(file string, src []byte) (*lua.FunctionProto, []ast.Stmt, error) {
-	chunk, err := parse.Parse(bytes.NewReader(src), file)
-	if err != nil {
-		return nil, nil, syntaxError(file, err)
-	}
-	proto, err := lua.Compile(chunk, file)
-	if err != nil {
-		return nil, nil, syntaxError(file, err)
-	}
-	return proto, chunk, nil
 }
 
 // declLines maps declaration field paths ("name", "policies.2.timeout") to

@@ -20,12 +20,25 @@ type Stats struct {
 	Reloads        uint64
 	ReloadFailures uint64
 	LogsSuppressed uint64
+	// Limits counts the calls failed by a sandbox bound other than time
+	// (a per-connection state over its size).
+	Limits uint64
+	// StateEvictions counts the per-connection states dropped, least
+	// recently used first, to keep the helper's states within bounds.
+	StateEvictions uint64
+	// StateResets counts the connection states reset to an empty table
+	// because on_reload failed on them (see the on_reload policy).
+	StateResets uint64
+	// Abandoned counts the calls whose worker was abandoned because its
+	// Go code did not return long after the budget.
+	Abandoned uint64
 }
 
 type counters struct {
 	packets, accepted, dropped, expectations, mangled atomic.Uint64
 	errors, timeouts, badReturns, loadErrors          atomic.Uint64
 	reloads, reloadFailures, logsSuppressed           atomic.Uint64
+	limits, stateEvictions, stateResets, abandoned    atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -35,6 +48,8 @@ func (c *counters) snapshot() Stats {
 		Errors: c.errors.Load(), Timeouts: c.timeouts.Load(), BadReturns: c.badReturns.Load(),
 		LoadErrors: c.loadErrors.Load(), Reloads: c.reloads.Load(),
 		ReloadFailures: c.reloadFailures.Load(), LogsSuppressed: c.logsSuppressed.Load(),
+		Limits: c.limits.Load(), StateEvictions: c.stateEvictions.Load(),
+		StateResets: c.stateResets.Load(), Abandoned: c.abandoned.Load(),
 	}
 }
 

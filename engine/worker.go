@@ -12,168 +12,218 @@ import (
 	lua "github.com/yuin/gopher-lua"
 )
 
-// A worker owns one Lua state. Its mutex serialises the packets handed to
-// it; the engine spreads connections over workers.
+// A worker runs the packets of the connections sharded to it. Each helper
+// has its own instance (Lua state) and state table in each worker. Its
+// semaphore serialises the packets handed to it.
 type worker struct {
-	e  *Engine
-	mu sync.Mutex
-	L  *lua.LState
+	e     *Engine
+	index int
+	// sem is held while a packet runs. A caller waiting for it gives up
+	// when gone is closed: the worker was abandoned, the caller goes to
+	// its replacement.
+	sem   chan struct{}
+	gone  chan struct{}
+	slots map[string]*slot
+	calls int
+	// abandoned is set when the watchdog replaced the worker.
+	abandoned atomic.Bool
 
-	sess          Session
-	call          Call
-	pktUD, connUD *lua.LUserData
+	// wmu guards the watchdog's view of the running call: start is the
+	// engine clock when the call began (0 when idle, minus the clock when
+	// the watchdog stopped it) and running the instance whose context
+	// stops it.
+	wmu     sync.Mutex
+	start   int64
+	running *instance
 
-	inst   map[string]*instance
-	states map[stateKey]*connState
-	calls  int
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	// start is the time the running call began (UnixNano), 0 when idle
-	// and -1 once the watchdog stopped the call.
-	start atomic.Int64
+	// forgotten holds the connections to forget that arrived while the
+	// worker was busy; the worker drops their state before its next
+	// packet.
+	fmu       sync.Mutex
+	forgotten []ConnKey
+	nForgot   atomic.Int32 // len(forgotten), read without fmu
 }
 
-// instance is one helper version instantiated in a worker's state.
-type instance struct {
-	h                  *Helper
-	onPacket, onReload *lua.LFunction
-	err                *ScriptError
+// A slot is one helper in one worker: its running instance and the
+// per-connection states that outlive versions.
+type slot struct {
+	in     *instance
+	states *stateTable
 }
 
-type stateKey struct {
-	helper string
-	conn   ConnKey
+func newWorker(e *Engine, index int) *worker {
+	return &worker{e: e, index: index, slots: map[string]*slot{},
+		sem: make(chan struct{}, 1), gone: make(chan struct{})}
 }
 
-type connState struct {
-	tbl     *lua.LTable
-	version uint64
-	used    int64
-}
-
-func newWorker(e *Engine) (*worker, error) {
-	w := &worker{e: e, inst: map[string]*instance{}, states: map[stateKey]*connState{}}
-	w.sess.conntrack = e.cfg.Conntrack
-	w.sess.expecter = e.cfg.Expecter
-	L, err := newSandbox(e.cfg.Modules, &w.sess)
-	if err != nil {
-		return nil, err
+// lock takes the worker, or returns false once it is abandoned.
+func (w *worker) lock() bool {
+	select {
+	case w.sem <- struct{}{}:
+		return true
+	default:
 	}
-	w.L = L
-	w.pktUD = L.NewUserData()
-	L.SetMetatable(w.pktUD, L.GetTypeMetatable(PacketType))
-	w.connUD = L.NewUserData()
-	L.SetMetatable(w.connUD, L.GetTypeMetatable(ConnType))
-	w.renewContext()
-	return w, nil
-}
-
-func (w *worker) renewContext() {
-	if w.cancel != nil {
-		w.cancel()
+	select {
+	case w.sem <- struct{}{}:
+		return true
+	case <-w.gone:
+		return false
 	}
-	w.ctx, w.cancel = context.WithCancel(context.Background())
-	w.L.SetContext(w.ctx)
 }
 
+func (w *worker) tryLock() bool {
+	select {
+	case w.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *worker) unlock() { <-w.sem }
+
+// close closes the worker's sandboxes. A worker whose call is stuck is
+// left to the garbage collector: closing must not wait for it.
 func (w *worker) close() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.cancel()
-	w.L.Close()
+	if !w.tryLock() {
+		return
+	}
+	defer w.unlock()
+	for _, sl := range w.slots {
+		if sl.in != nil {
+			sl.in.close()
+		}
+	}
 }
 
-// pcall runs a protected call under the time budget. It reports whether
-// the watchdog stopped it.
-func (w *worker) pcall(nargs, nret int) (err error, timedOut bool) {
-	st := time.Now().UnixNano()
-	w.start.Store(st)
-	err = w.L.PCall(nargs, nret, nil)
-	if w.start.CompareAndSwap(st, 0) {
-		return err, false
+// pcall runs a protected call in in's state under the time budget. It
+// reports whether the watchdog stopped it.
+func (w *worker) pcall(in *instance, nargs, nret int) (err error, timedOut bool) {
+	w.wmu.Lock()
+	w.start, w.running = w.e.clock(), in
+	w.wmu.Unlock()
+	err = in.sb.L.PCall(nargs, nret, nil)
+	w.wmu.Lock()
+	stopped := w.start < 0
+	w.start, w.running = 0, nil
+	if stopped {
+		// The watchdog cancelled this call's context: renew it, under
+		// wmu, so that the watchdog never cancels the next call.
+		in.renewContext()
 	}
-	// The watchdog cancelled our context: give the state a fresh one.
-	w.renewContext()
-	w.start.Store(0)
-	return err, err != nil
+	w.wmu.Unlock()
+	return err, stopped && err != nil
 }
 
 // expire is called by the watchdog: it stops the running call if it has
-// run longer than budget.
-func (w *worker) expire(now int64, budget time.Duration) {
-	st := w.start.Load()
-	if st > 0 && now-st > int64(budget) && w.start.CompareAndSwap(st, -1) {
-		w.cancel()
+// run longer than budget, and reports whether a call has run longer than
+// stuck (its Go code does not return: the worker must be abandoned).
+func (w *worker) expire(now int64, budget, stuck time.Duration) (isStuck bool) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	switch {
+	case w.start > 0 && now-w.start > int64(budget):
+		w.start = -now // remember when it was stopped
+		w.running.cancel()
+	case w.start < -1 && now+w.start > int64(stuck):
+		return true
 	}
+	return false
 }
 
-// instance returns the worker's instance of h, running the script's chunk
-// in this state when the version changed.
-func (w *worker) instance(h *Helper) *instance {
-	in := w.inst[h.Spec.Name]
-	if in != nil && in.h == h {
-		return in
+// slot returns h's slot, with the instance of h's version: the one the
+// load prepared for this worker, or one built now.
+func (w *worker) slot(h *Helper) *slot {
+	sl := w.slots[h.Spec.Name]
+	if sl == nil {
+		cfg := &w.e.cfg
+		st := h.stats
+		sl = &slot{states: newStateTable(cfg.StateBytes/len(w.e.workers), cfg.MaxStates, cfg.StateIdle,
+			func() { st.stateEvictions.Add(1) })}
+		w.slots[h.Spec.Name] = sl
 	}
-	in = &instance{h: h}
-	w.inst[h.Spec.Name] = in
-	L := w.L
-	fn := L.NewFunctionFromProto(h.proto)
-	fn.Env = newEnv(L)
-	L.Push(fn)
-	err, timedOut := w.pcall(0, 1)
-	if err != nil {
-		kind := KindLoad
-		if timedOut {
-			kind = KindTimeout
+	if sl.in != nil && sl.in.h == h {
+		return sl
+	}
+	if sl.in != nil {
+		sl.in.close()
+	}
+	in := h.claim(w.index)
+	if in == nil {
+		var err error
+		if in, err = w.e.newInstance(h, h.File, h.proto); err != nil {
+			in = failedInstance(h, err)
 		}
-		in.err = scriptError(h.Spec.Name, h.File, kind, err)
-		return in
+		in.h = h
 	}
-	decl, _ := L.Get(-1).(*lua.LTable)
-	L.Pop(1)
-	if decl != nil {
-		in.onPacket, _ = decl.RawGetString("on_packet").(*lua.LFunction)
-		in.onReload, _ = decl.RawGetString("on_reload").(*lua.LFunction)
-	}
-	if in.onPacket == nil {
-		in.err = &ScriptError{Helper: h.Spec.Name, Kind: KindLoad, File: h.File,
-			Msg: "script did not return a declaration with on_packet in this worker"}
-	}
-	return in
+	sl.in = in
+	return sl
 }
 
-// handle runs h's on_packet for one packet and fills d.
-func (w *worker) handle(h *Helper, p *Packet, c *Conn, d *Decision) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+// handle runs h's on_packet for one packet and fills d. It returns false,
+// without running anything, when the worker was abandoned while the
+// packet waited for it.
+func (w *worker) handle(h *Helper, p *Packet, c *Conn, d *Decision) bool {
+	if !w.lock() {
+		return false
+	}
+	defer w.unlock()
+	w.run(h, p, c, d)
+	return true
+}
+
+// run runs h's on_packet with the worker held.
+func (w *worker) run(h *Helper, p *Packet, c *Conn, d *Decision) {
+	w.dropForgotten()
 	st := h.stats
 	st.packets.Add(1)
-	in := w.instance(h)
+	sl := w.slot(h)
+	in := sl.in
 	if in.err != nil {
 		w.fail(h, in.err, d)
 		return
 	}
-	w.call = Call{Helper: h, Packet: p, Conn: c, Decision: d, Private: c.Private, w: w}
-	w.sess.call = &w.call
-	w.pktUD.Value, w.connUD.Value = p, c
-	L := w.L
+	in.call = Call{Helper: h, Packet: p, Conn: c, Decision: d, Private: c.Private, w: w, slot: sl}
+	in.sb.sess.call = &in.call
+	in.pktUD.Value, in.connUD.Value = p, c
+	L := in.sb.L
 	L.Push(in.onPacket)
-	L.Push(w.pktUD)
-	L.Push(w.connUD)
-	err, timedOut := w.pcall(2, 1)
-	w.sess.call = nil
-	w.pktUD.Value, w.connUD.Value = nil, nil
-	if err != nil {
-		kind := KindRuntime
-		if timedOut {
-			kind = KindTimeout
-		}
-		w.fail(h, scriptError(h.Spec.Name, h.File, kind, err), d)
+	L.Push(in.pktUD)
+	L.Push(in.connUD)
+	err, timedOut := w.pcall(in, 2, 1)
+	in.sb.sess.call = nil
+	in.pktUD.Value, in.connUD.Value = nil, nil
+	ret := lua.LValue(lua.LNil)
+	if err == nil {
+		ret = L.Get(-1)
+		L.Pop(1)
+	}
+	if w.abandoned.Load() {
+		w.fail(h, &ScriptError{Helper: h.Spec.Name, Kind: KindAbandoned, File: h.File,
+			Msg: "the call did not return long after its budget; its worker was replaced"}, d)
 		return
 	}
-	ret := L.Get(-1)
-	L.Pop(1)
+	if se := w.account(sl, h, in); se != nil && err == nil {
+		w.fail(h, se, d)
+		return
+	}
+	if err != nil {
+		se := scriptError(h.Spec.Name, h.File, KindRuntime, err)
+		if timedOut {
+			se.Kind = KindTimeout
+			se.Msg = fmt.Sprintf("on_packet ran past its time budget (%s): %s", w.e.cfg.Budget, se.Msg)
+		}
+		w.fail(h, se, d)
+		return
+	}
+	w.verdict(h, in, ret, d)
+	if w.calls++; w.calls&63 == 0 {
+		sl.states.expire(w.e.clock())
+	}
+}
+
+// verdict reads on_packet's return value into d.
+func (w *worker) verdict(h *Helper, in *instance, ret lua.LValue, d *Decision) {
 	switch ret {
 	case lua.LNil, lua.LString("accept"):
 		d.Verdict = Accept
@@ -182,9 +232,10 @@ func (w *worker) handle(h *Helper, p *Packet, c *Conn, d *Decision) {
 	default:
 		w.fail(h, &ScriptError{Helper: h.Spec.Name, Kind: KindBadReturn, File: h.File,
 			Line: in.onPacket.Proto.LineDefined,
-			Msg:  fmt.Sprintf("on_packet returned %s %q: want \"accept\", \"drop\" or nil", ret.Type(), ret.String())}, d)
+			Msg:  fmt.Sprintf("on_packet returned %s %q: want \"accept\", \"drop\" or nil", ret.Type(), truncate(ret.String()))}, d)
 		return
 	}
+	st := h.stats
 	if d.Verdict == Accept {
 		st.accepted.Add(1)
 	} else {
@@ -193,9 +244,6 @@ func (w *worker) handle(h *Helper, p *Packet, c *Conn, d *Decision) {
 	st.expectations.Add(uint64(len(d.Expectations)))
 	if d.Packet != nil {
 		st.mangled.Add(1)
-	}
-	if w.calls++; w.calls&1023 == 0 {
-		w.sweep()
 	}
 }
 
@@ -210,6 +258,8 @@ func (w *worker) fail(h *Helper, se *ScriptError, d *Decision) {
 		st.badReturns.Add(1)
 	case KindLoad:
 		st.loadErrors.Add(1)
+	case KindLimit:
+		st.limits.Add(1)
 	}
 	d.Verdict = h.Spec.DefaultVerdict
 	d.Expectations, d.Packet, d.Update = nil, nil, CTUpdate{}
@@ -228,57 +278,40 @@ func (w *worker) fail(h *Helper, se *ScriptError, d *Decision) {
 	}
 }
 
-// state returns the per-connection table of the call's connection.
-func (w *worker) state(L *lua.LState, c *Call) *lua.LTable {
-	h := c.Helper
-	k := stateKey{helper: h.Spec.Name, conn: c.Conn.Key()}
-	now := time.Now().UnixNano()
-	cs := w.states[k]
-	if cs == nil {
-		if len(w.states) >= w.e.cfg.MaxStates {
-			w.sweep()
-			for k := range w.states { // still full: evict one
-				if len(w.states) < w.e.cfg.MaxStates {
-					break
-				}
-				delete(w.states, k)
-			}
-		}
-		cs = &connState{tbl: L.NewTable(), version: h.Version}
-		w.states[k] = cs
-	}
-	cs.used = now
-	if cs.version != h.Version {
-		cs.version = h.Version
-		if in := w.inst[h.Spec.Name]; in != nil && in.onReload != nil {
-			L.Push(in.onReload)
-			L.Push(cs.tbl)
-			L.Call(1, 1) // errors propagate to on_packet's protected call
-			if t, ok := L.Get(-1).(*lua.LTable); ok {
-				cs.tbl = t
-			}
-			L.Pop(1)
-		}
-	}
-	return cs.tbl
-}
-
-// sweep drops the state of connections idle for longer than StateIdle.
-func (w *worker) sweep() {
-	cutoff := time.Now().Add(-w.e.cfg.StateIdle).UnixNano()
-	for k, cs := range w.states {
-		if cs.used < cutoff {
-			delete(w.states, k)
-		}
-	}
-}
-
+// forget drops k's state at once if the worker is idle, or before its
+// next packet.
 func (w *worker) forget(k ConnKey) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for sk := range w.states {
-		if sk.conn == k {
-			delete(w.states, sk)
+	if w.tryLock() {
+		for _, sl := range w.slots {
+			sl.states.forget(k)
+		}
+		w.unlock()
+		return
+	}
+	w.fmu.Lock()
+	if len(w.forgotten) < maxForgotten {
+		w.forgotten = append(w.forgotten, k)
+		w.nForgot.Store(int32(len(w.forgotten)))
+	}
+	w.fmu.Unlock()
+}
+
+// maxForgotten bounds the connections waiting to be forgotten by a busy
+// worker; past it, their states expire like idle ones.
+const maxForgotten = 1 << 16
+
+func (w *worker) dropForgotten() {
+	if w.nForgot.Load() == 0 {
+		return
+	}
+	w.fmu.Lock()
+	ks := w.forgotten
+	w.forgotten = nil
+	w.nForgot.Store(0)
+	w.fmu.Unlock()
+	for _, k := range ks {
+		for _, sl := range w.slots {
+			sl.states.forget(k)
 		}
 	}
 }

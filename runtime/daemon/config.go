@@ -165,14 +165,32 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 	if c.Daemon.Workers < 0 {
 		bad("daemon.workers", "must be >= 0")
 	}
+	if err := engine.CheckBudget(c.Daemon.Budget.Duration); err != nil {
+		bad("daemon.budget", "%v", err)
+	}
 	if len(c.Helpers) == 0 {
 		errs = append(errs, &ConfigError{File: file, Msg: "no [[helper]]: name at least one helper script"})
 	}
+	c.checkHelpers(bad)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// checkHelpers validates the [[helper]] entries: one queue per helper,
+// one helper per script.
+func (c *Config) checkHelpers(bad func(field, format string, args ...any)) {
 	queues := map[uint16]int{}
+	scripts := map[string]int{}
 	for i, h := range c.Helpers {
 		f := func(name string) string { return fmt.Sprintf("helper[%d].%s", i, name) }
 		if h.Script == "" {
 			bad(f("script"), "required: a script path or \"builtin:NAME\"")
+		} else if j, dup := scripts[h.Script]; dup {
+			bad(f("script"), "%s is already run by helper[%d]: a helper serves one queue (list its ports there instead)", h.Script, j)
+		} else {
+			scripts[h.Script] = i
 		}
 		if h.Queue == nil {
 			bad(f("queue"), "required: the NFQUEUE number")
@@ -200,10 +218,6 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return &c, nil
 }
 
 // Overrides returns the engine overrides a helper entry asks for.

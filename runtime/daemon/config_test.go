@@ -54,6 +54,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad l3", "[[helper]]\nscript = \"a\"\nqueue = 0\nl3 = [\"ipx\"]\n", "helper[0].l3: must list"},
 		{"wrong type", "[[helper]]\nscript = \"a\"\nqueue = \"zero\"\n", "c.toml:3:"},
 		{"bad budget", "[daemon]\nbudget = \"soon\"\n[[helper]]\nscript = \"a\"\nqueue = 0\n", "duration"},
+		{"budget too small", "[daemon]\nbudget = \"3ns\"\n[[helper]]\nscript = \"a\"\nqueue = 0\n", "c.toml:2: daemon.budget: budget must be between 1ms and 10s, got 3ns"},
+		{"negative budget", "[daemon]\nbudget = \"-1s\"\n[[helper]]\nscript = \"a\"\nqueue = 0\n", "daemon.budget: budget must be between"},
+		{"budget too large", "[daemon]\nbudget = 60\n[[helper]]\nscript = \"a\"\nqueue = 0\n", "daemon.budget: budget must be between"},
+		{"duplicate script", "[[helper]]\nscript = \"a\"\nqueue = 1\n[[helper]]\nscript = \"a\"\nqueue = 2\n", "helper[1].script: a is already run by helper[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -122,6 +122,7 @@ func Run(ctx context.Context, opt Options) error {
 			}
 		}()
 	}
+	go forgetDestroyed(ctx, e, log)
 	log.Info("ctlua running", "helpers", len(runs), "workers", e.Workers())
 	if opt.Ready != nil {
 		close(opt.Ready)
@@ -178,7 +179,8 @@ loop:
 		log.Info("queue stats", "helper", r.name, "packets", st.Packets, "verdicts", st.Verdicts,
 			"without_conntrack", st.WithoutConntrack, "enobufs", st.ENOBUFS, "send_errors", st.SendErrors,
 			"extra_expectations", st.ExtraExpectations, "extra_expectation_errors", st.ExtraExpectationErrors,
-			"seq_adjust_fixes", st.SeqAdjustFixes, "seq_adjust_fix_errors", st.SeqAdjustFixErrors)
+			"seq_adjust_fixes", st.SeqAdjustFixes, "seq_adjust_fix_errors", st.SeqAdjustFixErrors,
+			"overflows", st.Overflows, "abandoned", st.Abandoned)
 	}
 	cleanup(kc, runs, cfg.Daemon.OnExit, log)
 	return runErr
@@ -359,6 +361,15 @@ func cleanup(kc *cthelper.Conn, runs []*helperRun, onExit string, log *slog.Logg
 				}
 			}
 		}
+	}
+}
+
+// forgetDestroyed drops the per-connection state of every connection the
+// kernel destroys, as ctnetlink reports it, until ctx is done. Without
+// events (a failed socket), states still go by idle time and eviction.
+func forgetDestroyed(ctx context.Context, e *engine.Engine, log *slog.Logger) {
+	if err := nfq.ListenDestroyed(ctx, 0, e.Forget); err != nil {
+		log.Error("no conntrack destroy events: per-connection state is dropped on idle time and eviction only", "error", err)
 	}
 }
 

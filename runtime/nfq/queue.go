@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ctlua/ctlua/engine"
 	nfqueue "github.com/florianl/go-nfqueue/v2"
@@ -34,6 +35,19 @@ type Config struct {
 	// packet's second and later ones); nil drops them with a log record.
 	Expecter *Expecter
 	Logger   *slog.Logger
+	// LaneLen is the number of packets waiting for each engine worker;
+	// 0 means 256. A packet arriving at a full lane gets the helper's
+	// default verdict at once (Stats.Overflows): a slow connection
+	// delays only its own worker's packets.
+	LaneLen int
+	// StuckAfter is how long a packet may be in the engine before it
+	// gets the helper's default verdict and its lane a fresh goroutine
+	// (Stats.Abandoned); 0 means the engine's StuckAfter plus a budget.
+	StuckAfter time.Duration
+	// StopTimeout bounds Stop's wait for the packets in flight; 0 means 5
+	// seconds. Packets still unanswered then are left to the kernel,
+	// which drops them when the queue is unbound.
+	StopTimeout time.Duration
 }
 
 // Stats are a queue's counters.
@@ -45,6 +59,10 @@ type Stats struct {
 	// was corrected over ctnetlink (see seqadj.go), and SeqAdjustFixErrors
 	// the corrections that failed.
 	SeqAdjustFixes, SeqAdjustFixErrors uint64
+	// Overflows counts the packets answered with the default verdict
+	// because their worker's lane was full; Abandoned those answered so
+	// because the engine did not return them in time.
+	Overflows, Abandoned uint64
 }
 
 // A Queue pumps the packets of one NFQUEUE through the engine.
@@ -52,19 +70,27 @@ type Queue struct {
 	e   *engine.Engine
 	cfg Config
 	nf  *nfqueue.Nfqueue
+	out sender
 	log *slog.Logger
 
-	work    []chan job
-	workers sync.WaitGroup
+	lanes   []*lane
 	mu      sync.RWMutex // guards stop against in-flight accounting
 	stop    bool
 	busy    sync.WaitGroup
+	pending atomic.Int64
 	cancel  context.CancelFunc
 	errc    chan error
+	done    chan struct{} // closed by Stop: ends the supervisor
 
 	packets, verdicts, noCT, unparsable   atomic.Uint64
 	enobufs, sendErrors, extra, extraErrs atomic.Uint64
 	seqFixes, seqFixErrs                  atomic.Uint64
+	overflows, abandoned                  atomic.Uint64
+}
+
+// sender sends verdict messages: the queue's netlink socket.
+type sender interface {
+	Send(m netlink.Message) (netlink.Message, error)
 }
 
 type job struct {
@@ -74,6 +100,10 @@ type job struct {
 	// seqadj is the connection's sequence adjustment per direction, as
 	// the kernel reported it with the packet.
 	seqadj [2]seqAdjust
+	// answered is set (atomically, to 1) by whoever sends the packet's
+	// verdict first: its worker, the overflow path, the stuck-lane
+	// supervisor.
+	answered uint32
 }
 
 // Open binds the queue, asking the kernel for each packet's conntrack.
@@ -102,11 +132,30 @@ func Open(e *engine.Engine, cfg Config) (*Queue, error) {
 	if err := nf.Con.SetReadBuffer(cfg.ReadBuffer); err != nil {
 		cfg.Logger.Warn("cannot set the queue's receive buffer", "queue", cfg.Queue, "error", err)
 	}
-	q := &Queue{e: e, cfg: cfg, nf: nf, log: cfg.Logger}
-	for range e.Workers() {
-		q.work = append(q.work, make(chan job, 256))
-	}
+	q := newQueue(e, cfg, nf.Con)
+	q.nf = nf
 	return q, nil
+}
+
+// newQueue sets up a queue's lanes; out sends its verdicts.
+func newQueue(e *engine.Engine, cfg Config, out sender) *Queue {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.LaneLen <= 0 {
+		cfg.LaneLen = 256
+	}
+	if cfg.StuckAfter <= 0 {
+		cfg.StuckAfter = e.StuckAfter() + e.Budget()
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = 5 * time.Second
+	}
+	q := &Queue{e: e, cfg: cfg, out: out, log: cfg.Logger, done: make(chan struct{})}
+	for range e.Workers() {
+		q.lanes = append(q.lanes, &lane{ch: make(chan *job, cfg.LaneLen)})
+	}
+	return q
 }
 
 // Start binds the queue and starts serving it: packets go to the engine
@@ -114,16 +163,7 @@ func Open(e *engine.Engine, cfg Config) (*Queue, error) {
 // glue, a queue another process reads) are returned here. Receive errors
 // after that arrive on Err.
 func (q *Queue) Start() error {
-	for _, ch := range q.work {
-		q.workers.Add(1)
-		go func() {
-			defer q.workers.Done()
-			for j := range ch {
-				q.handle(&j)
-				q.busy.Done()
-			}
-		}()
-	}
+	q.startLanes()
 	var inner context.Context
 	inner, q.cancel = context.WithCancel(context.Background())
 	q.errc = make(chan error, 1)
@@ -148,7 +188,7 @@ func (q *Queue) Start() error {
 	})
 	if err != nil {
 		q.cancel()
-		q.closeWorkers()
+		q.stopLanes()
 		q.nf.Close()
 		return fmt.Errorf("nfqueue %d: bind: %w", q.cfg.Queue, err)
 	}
@@ -159,23 +199,31 @@ func (q *Queue) Start() error {
 func (q *Queue) Err() <-chan error { return q.errc }
 
 // Stop stops taking packets for the engine (late packets are accepted at
-// once), lets the workers answer every packet they hold, then unbinds the
-// queue, so that no packet is left without a verdict.
+// once), lets the workers answer every packet they hold, for at most
+// StopTimeout, then unbinds the queue.
 func (q *Queue) Stop() {
 	q.mu.Lock()
 	q.stop = true
 	q.mu.Unlock()
-	q.busy.Wait()
+	q.drain()
 	q.cancel()
 	q.nf.Close()
-	q.closeWorkers()
+	q.stopLanes()
 }
 
-func (q *Queue) closeWorkers() {
-	for _, ch := range q.work {
-		close(ch)
+// drain waits for the packets in flight, for at most StopTimeout.
+func (q *Queue) drain() {
+	drained := make(chan struct{})
+	go func() {
+		q.busy.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(q.cfg.StopTimeout):
+		q.log.Error("stopping with packets unanswered: the kernel drops them when the queue is unbound",
+			"queue", q.cfg.Queue, "packets", q.pending.Load(), "waited", q.cfg.StopTimeout)
 	}
-	q.workers.Wait()
 }
 
 // hook runs on go-nfqueue's receive goroutine: it decodes and hands the
@@ -219,8 +267,15 @@ func (q *Queue) hook(a nfqueue.Attribute) int {
 		return 0
 	}
 	q.busy.Add(1)
+	q.pending.Add(1)
 	q.mu.RUnlock()
-	q.work[q.e.Shard(conn)%len(q.work)] <- job{id: id, pkt: pkt, conn: conn, seqadj: seqadj}
+	j := &job{id: id, pkt: pkt, conn: conn, seqadj: seqadj}
+	select {
+	case q.lanes[q.e.Shard(conn)%len(q.lanes)].ch <- j:
+	default:
+		q.overflows.Add(1)
+		q.answerDefault(j)
+	}
 	return 0
 }
 
@@ -248,10 +303,9 @@ func (q *Queue) handle(j *job) {
 		if fixed {
 			q.restoreSeqAdjust(j)
 		}
-		q.accept(j.id)
-		return
+		m, _ = verdictMessage(q.cfg.Queue, unix.AF_INET, j.id, "", &engine.Decision{Verdict: engine.Accept}, nil)
 	}
-	q.send(m)
+	q.answer(j, m)
 }
 
 func (q *Queue) createExtra(conn *engine.Conn, exps []engine.Expectation) {
@@ -276,7 +330,7 @@ func (q *Queue) accept(id uint32) {
 
 func (q *Queue) send(m netlink.Message) {
 	q.verdicts.Add(1)
-	if _, err := q.nf.Con.Send(m); err != nil {
+	if _, err := q.out.Send(m); err != nil {
 		q.sendErrors.Add(1)
 		q.log.Error("cannot send verdict", "queue", q.cfg.Queue, "error", err)
 	}
@@ -289,6 +343,7 @@ func (q *Queue) Stats() Stats {
 		Unparsable: q.unparsable.Load(), ENOBUFS: q.enobufs.Load(), SendErrors: q.sendErrors.Load(),
 		ExtraExpectations: q.extra.Load(), ExtraExpectationErrors: q.extraErrs.Load(),
 		SeqAdjustFixes: q.seqFixes.Load(), SeqAdjustFixErrors: q.seqFixErrs.Load(),
+		Overflows: q.overflows.Load(), Abandoned: q.abandoned.Load(),
 	}
 }
 

@@ -21,7 +21,19 @@ type frame struct {
 
 // reader yields the IP packets of a pcap or pcapng capture.
 type reader struct {
-	next func() ([]byte, time.Time, layers.LinkType, error)
+	read func() ([]byte, time.Time, layers.LinkType, error)
+}
+
+// next returns the next frame. A panic in the capture parser (gopacket
+// divides by a timestamp resolution an interface block can make zero) is a
+// malformed capture, not a crash.
+func (r *reader) next() (data []byte, ts time.Time, lt layers.LinkType, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: the capture parser failed: %v", ErrMalformed, v)
+		}
+	}()
+	return r.read()
 }
 
 var (
@@ -29,19 +41,26 @@ var (
 	ngMagic    = []byte{0x0a, 0x0d, 0x0d, 0x0a}
 )
 
-// openCapture detects pcap or pcapng by its magic number.
-func openCapture(r io.Reader) (*reader, error) {
+// openCapture detects pcap or pcapng by its magic number. A panic in the
+// capture parser is an error wrapping ErrMalformed.
+func openCapture(r io.Reader) (cr *reader, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			cr, err = nil, fmt.Errorf("%w: the capture parser failed: %v", ErrMalformed, v)
+		}
+	}()
 	br := bufio.NewReader(r)
 	magic, err := br.Peek(4)
 	if err != nil {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
 	if bytes.Equal(magic, ngMagic) {
-		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+		fr := &framed{r: br, kind: "pcapng", unit: ngUnit}
+		ng, err := pcapgo.NewNgReader(fr, pcapgo.DefaultNgReaderOptions)
 		if err != nil {
 			return nil, fmt.Errorf("pcapng: %w", err)
 		}
-		return &reader{next: func() ([]byte, time.Time, layers.LinkType, error) {
+		return &reader{read: func() ([]byte, time.Time, layers.LinkType, error) {
 			data, ci, err := ng.ReadPacketData()
 			if err != nil {
 				return nil, time.Time{}, 0, err
@@ -55,11 +74,11 @@ func openCapture(r io.Reader) (*reader, error) {
 	}
 	for _, m := range pcapMagics {
 		if bytes.Equal(magic, m) {
-			pr, err := pcapgo.NewReader(br)
+			pr, err := pcapgo.NewReader(&framed{r: br, kind: "pcap", unit: pcapUnit})
 			if err != nil {
 				return nil, fmt.Errorf("pcap: %w", err)
 			}
-			return &reader{next: func() ([]byte, time.Time, layers.LinkType, error) {
+			return &reader{read: func() ([]byte, time.Time, layers.LinkType, error) {
 				data, ci, err := pr.ReadPacketData()
 				return data, ci.Timestamp, pr.LinkType(), err
 			}}, nil

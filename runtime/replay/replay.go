@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ctlua/ctlua/engine"
+	"github.com/gopacket/gopacket/layers"
 )
 
 // EventKind says what an Event reports.
@@ -69,12 +71,17 @@ type Options struct {
 // Summary counts what a replay saw.
 type Summary struct {
 	Packets, Skipped, Helped, Connections, Related, Expectations, Errors int
+	// Reassembled counts the datagrams rebuilt from fragments (their
+	// fragments count as Skipped); Invalid the packets the kernel's
+	// conntrack would refuse (a UDP length field that does not fit).
+	Reassembled, Invalid int
 }
 
 // A Replayer replays captures through a helper.
 type Replayer struct {
-	t   *table
-	opt Options
+	t      *table
+	opt    Options
+	defrag *defragmenter
 }
 
 // New returns a Replayer. Give its Conntrack to the engine so scripts'
@@ -83,7 +90,7 @@ func New(opt Options) *Replayer {
 	if opt.UDPTimeout <= 0 {
 		opt.UDPTimeout = 30 * time.Second
 	}
-	return &Replayer{t: newTable(), opt: opt}
+	return &Replayer{t: newTable(), opt: opt, defrag: newDefragmenter()}
 }
 
 // Conntrack returns the simulated conntrack.
@@ -143,20 +150,53 @@ func (r *Replayer) RunAll(ctx context.Context, e *engine.Engine, bindings []Bind
 		if start.IsZero() {
 			start = ts
 		}
-		ip, err := ipPayload(data, lt)
-		if err != nil {
-			sum.Skipped++
-			continue
-		}
-		pkt, err := engine.ParsePacket(ip)
-		if err != nil || (pkt.Proto != engine.ProtoTCP && pkt.Proto != engine.ProtoUDP) {
-			sum.Skipped++
+		pkt, ok := r.packet(data, lt, ts, &sum)
+		if !ok {
 			continue
 		}
 		ev := Event{Index: i, Time: ts.Sub(start), At: ts}
 		r.step(e, bs, &pkt, ts, ev, &sum, sink)
 	}
 	return sum, nil
+}
+
+// packet turns a captured frame into the packet conntrack would see:
+// reassembled from its fragments and checked like the kernel does.
+func (r *Replayer) packet(data []byte, lt layers.LinkType, ts time.Time, sum *Summary) (engine.Packet, bool) {
+	ip, err := ipPayload(data, lt)
+	if err != nil {
+		sum.Skipped++
+		return engine.Packet{}, false
+	}
+	whole, reassembled := r.defrag.add(ip, ts)
+	if whole == nil {
+		sum.Skipped++
+		return engine.Packet{}, false
+	}
+	if reassembled {
+		sum.Reassembled++
+	}
+	pkt, err := engine.ParsePacket(whole)
+	if err != nil || (pkt.Proto != engine.ProtoTCP && pkt.Proto != engine.ProtoUDP) {
+		sum.Skipped++
+		return engine.Packet{}, false
+	}
+	if !validLengths(&pkt) {
+		sum.Invalid++
+		return engine.Packet{}, false
+	}
+	return pkt, true
+}
+
+// validLengths checks the UDP length field like the kernel's conntrack
+// (udp_error): at least the header, at most what the IP packet holds.
+// The IP lengths were checked by engine.ParsePacket.
+func validLengths(p *engine.Packet) bool {
+	if p.Proto != engine.ProtoUDP {
+		return true
+	}
+	ulen := int(binary.BigEndian.Uint16(p.Data[p.L4Off+4:]))
+	return ulen >= 8 && ulen <= len(p.Data)-p.L4Off
 }
 
 // step runs one packet through the simulated conntrack and the helper.

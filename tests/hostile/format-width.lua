@@ -1,0 +1,13 @@
+-- string.format with a huge width.
+-- want: packet-error string.format
+local n = 0
+
+return {
+  name = "formatwidth", l4 = "tcp", ports = {2121}, default_verdict = "drop",
+  policies = {{name = "data", max_expected = 1, timeout = 60}},
+  on_packet = function(pkt, conn)
+    n = n + 1
+    if n > 1 then return "accept" end
+    string.format('%099999999d', 1)
+  end,
+}

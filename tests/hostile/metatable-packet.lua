@@ -1,0 +1,13 @@
+-- Change the packet userdata's methods.
+-- want: isolated
+local n = 0
+
+return {
+  name = "metatablepacket", l4 = "tcp", ports = {2121}, default_verdict = "drop",
+  policies = {{name = "data", max_expected = 1, timeout = 60}},
+  on_packet = function(pkt, conn)
+    n = n + 1
+    if n > 1 then return "accept" end
+    getmetatable(pkt).__index.dir = function() return 'pwned' end
+  end,
+}
