@@ -7,7 +7,8 @@
 # kernel features, the nfnetlink_cthelper client, the seed walkthrough, FTP
 # (tests/e2e/ftp.sh) plain, with the clients masqueraded and with the server
 # behind DNAT, NAT port hunting (tests/e2e/ftp-hunt.sh), TFTP
-# (tests/e2e/tftp.sh, plain, SNAT and DNAT in one VM) and a smoke run of the
+# (tests/e2e/tftp.sh, plain, SNAT and DNAT in one VM), the daemon killed
+# under traffic (tests/e2e/kill.sh) and a smoke run of the
 # throughput benchmark (tests/bench/run.sh --smoke: every contender passes
 # traffic and no packet bypasses the helper; the speed is not judged).
 #
@@ -73,6 +74,7 @@ full_groups() {
   natgroup "FTP through a dropping firewall" 0 bash tests/e2e/ftp.sh
   natgroup "FTP, server behind DNAT" dnat bash tests/e2e/ftp.sh
   group "FTP port hunting: two masqueraded clients announce one port" bash tests/e2e/ftp-hunt.sh
+  group "SIGKILL under traffic: the queue is bypassed, a restarted daemon serves" bash tests/e2e/kill.sh
   step "benchmark smoke: C reference, conntrackd, ctlua (tests/bench, 1 round of 2 s)" tests/bench/run.sh --smoke
 }
 
