@@ -72,4 +72,16 @@ function parse.line(src, init) end
 ---@return integer next
 function parse.header(src, init) end
 
+---The argument of an IRC DCC request after its type ("SEND "), as the
+---kernel's nf_conntrack_irc reads it: a word, the address as a decimal
+---integer, the port; at is the position of the address text, so
+---src:sub(at, next - 1) is "ADDR PORT".
+---@param src string|ctlua.Packet
+---@param init? integer
+---@return string? addr
+---@return integer|string port_or_err
+---@return integer at
+---@return integer next
+function parse.dcc(src, init) end
+
 return parse
