@@ -18,14 +18,14 @@ cd "$(dirname "$0")/../.."
 need=()
 for p in python3-pyftpdlib:/usr/lib/python3/dist-packages/pyftpdlib curl:/usr/bin/curl tcpdump:/usr/bin/tcpdump \
          conntrack:/usr/sbin/conntrack iptables:/usr/sbin/iptables iproute2:/usr/bin/ip \
-         ngircd:/usr/sbin/ngircd; do
+         ngircd:/usr/sbin/ngircd sane-utils:/usr/sbin/saned libsane1:/etc/sane.d/test.conf; do
   [[ -e ${p#*:} ]] || need+=("${p%%:*}")
 done
 if (( ${#need[@]} )); then
   echo "live.sh: installing ${need[*]}"
   apt-get -qq update >/dev/null && apt-get -qq install -y --no-install-recommends "${need[@]}" >/dev/null
 fi
-for m in nf_conntrack_ftp nf_conntrack_tftp nf_conntrack_irc; do
+for m in nf_conntrack_ftp nf_conntrack_tftp nf_conntrack_irc nf_conntrack_sane; do
   modprobe "$m" 2>/dev/null || [[ -d /sys/module/$m ]] || { echo "live.sh: kernel $(uname -r) has no $m" >&2; exit 1; }
 done
 dir=$(mktemp -d /tmp/ctlua-oracle.XXXXXX)
@@ -33,4 +33,5 @@ if [[ ${CTLUA_ORACLE_KEEP:-0} == 1 ]]; then echo "live.sh: captures kept in $dir
 tests/oracle/record-ftp.sh "$dir/ftp/testdata"
 tests/oracle/record-tftp.sh "$dir/tftp/testdata"
 tests/oracle/record-irc.sh "$dir/irc/testdata"
+tests/oracle/record-sane.sh "$dir/sane/testdata"
 CTLUA_ORACLE_DIR=$dir go test -count=1 -v ./tests/oracle/ 2>&1 | grep -v '^=== RUN'
