@@ -126,6 +126,7 @@ func runReplay(t *testing.T, helper, pcap string, sink func(replay.Event)) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	setIfaces(t, pcap)
 	f, err := os.Open(pcap)
 	if err != nil {
 		t.Fatal(err)
