@@ -2,6 +2,7 @@ package oracle
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -66,4 +67,21 @@ func TestBroadcastNeedsTheInterface(t *testing.T) {
 	if got, _ := replayExpectations(t, "../../scripts/netbios-ns/helper.lua", "../../scripts/netbios-ns/testdata/ipv4-query.pcap"); len(got) != 3 {
 		t.Errorf("%d expectations with the recorded interface, want 3", len(got))
 	}
+}
+
+// wantRelated is the number of related connections the replay of pcap
+// must show: one per expectation, or, for a permanent expectation that
+// several hosts answer through (the broadcast helpers), the number of
+// answers that passed the kernel's firewall in the recording, kept as
+// SCENARIO.related.
+func wantRelated(t *testing.T, pcap string, expectations int) int {
+	b, err := os.ReadFile(strings.TrimSuffix(pcap, ".pcap") + ".related")
+	if os.IsNotExist(err) {
+		return expectations
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("%s.related: %v", pcap, err)
+	}
+	return n
 }

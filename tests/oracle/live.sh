@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # live.sh - the kernel oracle on the running kernel: record real FTP,
-# TFTP, IRC, SANE, Amanda and NetBIOS-NS traffic anew with the kernel's own helpers
+# TFTP, IRC, SANE, Amanda, NetBIOS-NS and SNMP traffic anew with the kernel's own helpers
 # attached (record-*.sh), then replay the captures through the
 # shipped Lua helpers and compare the expectations (go test ./tests/oracle
 # with CTLUA_ORACLE_DIR). The committed fixtures are not touched.
@@ -9,7 +9,7 @@
 #   CTLUA_ORACLE_KEEP=1 ...          keep the captures (the path is printed)
 #
 # Needs root, network namespaces, the kernel's nf_conntrack_ftp, _tftp,
-# _irc, _sane, _amanda and _netbios_ns, and the programs the recorders name (installed with
+# _irc, _sane, _amanda, _netbios_ns and _snmp, and the programs the recorders name (installed with
 # apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,7 +26,7 @@ if (( ${#need[@]} )); then
   echo "live.sh: installing ${need[*]}"
   apt-get -qq update >/dev/null && apt-get -qq install -y --no-install-recommends "${need[@]}" >/dev/null
 fi
-for m in nf_conntrack_ftp nf_conntrack_tftp nf_conntrack_irc nf_conntrack_sane nf_conntrack_amanda nf_conntrack_netbios_ns; do
+for m in nf_conntrack_ftp nf_conntrack_tftp nf_conntrack_irc nf_conntrack_sane nf_conntrack_amanda nf_conntrack_netbios_ns nf_conntrack_snmp; do
   modprobe "$m" 2>/dev/null || [[ -d /sys/module/$m ]] || { echo "live.sh: kernel $(uname -r) has no $m" >&2; exit 1; }
 done
 dir=$(mktemp -d /tmp/ctlua-oracle.XXXXXX)
@@ -37,4 +37,5 @@ tests/oracle/record-irc.sh "$dir/irc/testdata"
 tests/oracle/record-sane.sh "$dir/sane/testdata"
 tests/oracle/record-amanda.sh "$dir/amanda/testdata"
 tests/oracle/record-netbios-ns.sh "$dir/netbios-ns/testdata"
+tests/oracle/record-snmp.sh "$dir/snmp/testdata"
 CTLUA_ORACLE_DIR=$dir go test -count=1 -v ./tests/oracle/ 2>&1 | grep -v '^=== RUN'
