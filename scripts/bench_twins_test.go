@@ -3,6 +3,7 @@ package scripts_test
 import (
 	"testing"
 
+	"github.com/ctlua/ctlua/bindings"
 	"github.com/ctlua/ctlua/engine"
 	"github.com/ctlua/ctlua/engine/enginetest"
 )
@@ -76,3 +77,43 @@ func BenchmarkAmanda(b *testing.B) {
 		{"CONNECT", true, "Amanda 2.6 REP HANDLE 000-6c7a0001 SEQ 1001\nCONNECT DATA 50001 MESG 50002 INDEX 50003\n", 3},
 	})
 }
+
+// benchBroadcast measures a broadcast helper with a fixed interface
+// (192.0.2.1/24, broadcast 192.0.2.255): a unicast query (the interface
+// lookup finds nothing) and a query to the broadcast address.
+func benchBroadcast(b *testing.B, dir string, port uint16) {
+	a, err := bindings.ParseIfaceAddr("192.0.2.1/24,brd=+")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bindings.SetInterfaces([]bindings.IfaceAddr{a})
+	defer bindings.SetInterfaces(nil)
+	e, err := engine.New(engine.Config{Workers: 1, Modules: modules(), Expecter: &enginetest.Expecter{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.LoadFile(dir+"/helper.lua", nil); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, dst string
+		expect    int
+	}{{"unicast", "192.0.2.2", 0}, {"broadcast", "192.0.2.255", 1}} {
+		conn := enginetest.Conn(1, "192.0.2.1", c.dst, 40000, port, engine.ProtoUDP)
+		pkt := enginetest.Segment{Src: "192.0.2.1", Dst: c.dst, Proto: engine.ProtoUDP, SrcPort: 40000, DstPort: port,
+			Payload: "0123456789012345678901234567890123456789"}.Packet(engine.CTNew)
+		b.Run(c.name, func(b *testing.B) {
+			if d := e.Handle(dir, pkt, conn); len(d.Expectations) != c.expect || d.Err != nil {
+				b.Fatalf("decision: %d expectations (want %d), err %v", len(d.Expectations), c.expect, d.Err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				e.Handle(dir, pkt, conn)
+			}
+		})
+	}
+}
+
+func BenchmarkNetbiosNS(b *testing.B) { benchBroadcast(b, "netbios-ns", 137) }
+func BenchmarkSNMP(b *testing.B)      { benchBroadcast(b, "snmp", 161) }

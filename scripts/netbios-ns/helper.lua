@@ -46,9 +46,10 @@ end
 
 local function on_packet(pkt, conn)
   if pkt:dir() ~= "original" then return end
-  local reply = conn:tuple("reply")
-  local mask = mask_for(pkt, reply.src)
+  -- The kernel compares the packet's destination (iph->daddr).
+  local mask = mask_for(pkt, pkt:dst())
   if not mask then return end
+  local reply = conn:tuple("reply")
   local ok, err = expect.create{
     src = reply.src, src_mask = mask, sport = PORT,
     dst = reply.dst, dport = reply.dport, l4 = "udp", permanent = true,
