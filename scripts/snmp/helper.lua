@@ -59,7 +59,15 @@ local function on_packet(pkt, conn)
     log.warn("cannot expect the answers", { error = err })
     return
   end
-  conn:set_timeout(options.get("timeout"))
+  -- The kernel's nf_ct_refresh. Not on the first packet: the connection
+  -- is not confirmed yet, and a timeout sent with its verdict is taken as
+  -- a deadline that confirmation then shifts (ctnetlink's glue writes it
+  -- as absolute time, confirmation adds the clock again), which can
+  -- expire the connection, and its expectation, at once. The unreplied
+  -- UDP timeout (30 s) holds until then.
+  if conn:has_status("confirmed") then
+    conn:set_timeout(options.get("timeout"))
+  end
 end
 
 return {
