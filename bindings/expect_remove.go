@@ -14,7 +14,7 @@ var filterFields = map[string]bool{"policy": true, "l4": true, "src": true, "dst
 // An expectFilter selects a master's expectations: every field given
 // must match.
 type expectFilter struct {
-	policy   string
+	policies map[string]bool
 	proto    uint8
 	src, dst netip.Addr
 	sport    int
@@ -29,7 +29,7 @@ func readFilter(L *lua.LState, c *engine.Call) (expectFilter, error) {
 		return f, nil
 	}
 	if !ok {
-		return f, fmt.Errorf("the filter must be a table {policy=, l4=, src=, dst=, sport=, dport=}, got %s", L.Get(1).Type())
+		return f, fmt.Errorf("the filter must be a table {policy= (a name or a list), l4=, src=, dst=, sport=, dport=}, got %s", L.Get(1).Type())
 	}
 	var bad error
 	t.ForEach(func(k, v lua.LValue) {
@@ -40,9 +40,8 @@ func readFilter(L *lua.LState, c *engine.Call) (expectFilter, error) {
 		}
 		switch ks {
 		case "policy":
-			f.policy = v.String()
-			if _, ok := c.Helper.Spec.PolicyIndex(f.policy); !ok && bad == nil {
-				bad = fmt.Errorf("policy %q is not declared by helper %s", f.policy, c.Helper.Spec.Name)
+			if err := f.readPolicies(v, &c.Helper.Spec); err != nil && bad == nil {
+				bad = err
 			}
 		case "l4":
 			switch v.String() {
@@ -80,10 +79,31 @@ func readFilter(L *lua.LState, c *engine.Call) (expectFilter, error) {
 	return f, bad
 }
 
+// readPolicies reads the policy field: a name or a list of names, each
+// declared by the helper.
+func (f *expectFilter) readPolicies(v lua.LValue, spec *engine.Spec) error {
+	f.policies = map[string]bool{}
+	var names []string
+	if t, ok := v.(*lua.LTable); ok {
+		for i := 1; i <= t.Len(); i++ {
+			names = append(names, t.RawGetInt(i).String())
+		}
+	} else {
+		names = []string{v.String()}
+	}
+	for _, n := range names {
+		if _, ok := spec.PolicyIndex(n); !ok {
+			return fmt.Errorf("policy %q is not declared by helper %s", n, spec.Name)
+		}
+		f.policies[n] = true
+	}
+	return nil
+}
+
 // matches reports whether e, of the helper spec, passes the filter.
 func (f *expectFilter) matches(e *engine.Expectation, spec *engine.Spec) bool {
 	switch {
-	case f.policy != "" && (int(e.Class) >= len(spec.Policies) || spec.Policies[e.Class].Name != f.policy):
+	case f.policies != nil && (int(e.Class) >= len(spec.Policies) || !f.policies[spec.Policies[e.Class].Name]):
 		return false
 	case f.proto != 0 && e.Tuple.Proto != f.proto:
 		return false

@@ -35,7 +35,7 @@ function expect.insert(spec) end
 function expect.hunt(spec) end
 
 ---@class ctlua.ExpectFilter
----@field policy? string
+---@field policy? string|string[] a name or a list of names
 ---@field l4? "tcp"|"udp"
 ---@field src? string
 ---@field dst? string

@@ -333,6 +333,9 @@ func luaNewConn(L *lua.LState) int {
 			c.Status |= engine.StatusDstNAT | engine.StatusDstNATDone
 		}
 	}
+	if lua.LVAsBool(t.RawGetString("related")) { // created by an expectation
+		c.Status |= engine.StatusExpected
+	}
 	c.Helper = h.name
 	ud := L.NewUserData()
 	ud.Value = &luaConn{h: h, c: c, seq: [2]uint32{1000, 5000}}
