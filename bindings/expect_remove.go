@@ -165,14 +165,15 @@ func expectList(s *engine.Session) lua.LGFunction {
 
 // expectRemove implements expect.remove([filter]): removes the
 // connection's live expectations that pass the filter (all without one)
-// and returns how many it removed.
+// and returns how many it removed, newest first like the kernel's
+// flush_expectations (whose list is newest first).
 func expectRemove(s *engine.Session) lua.LGFunction {
 	return func(L *lua.LState) int {
 		x, c, list, n := selected(L, s, "expect.remove")
 		if n > 0 {
 			return n
 		}
-		for i := range list {
+		for i := len(list) - 1; i >= 0; i-- { // newest first, as the kernel walks its list
 			if err := x.Unexpect(c.Conn, &list[i]); err != nil {
 				return fail(L, "expect.remove: %v", err)
 			}

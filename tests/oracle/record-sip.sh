@@ -20,7 +20,12 @@
 # client exits 1 when media it waited for did not arrive. For each family
 # it writes ipvN-call.pcap (tcpdump on cli's veth, UDP), ipvN-call.expect
 # (the kernel's [NEW] expectation events, expect2json.awk) and
-# ipvN-call.events (the raw `conntrack -E expect` output).
+# ipvN-call.events (the raw `conntrack -E expect` output). The teardown
+# scenario (sipua.py teardown: REGISTER refused, call refused, call
+# cancelled, re-INVITE and BYE before any media) goes to
+# teardown/ipvN-teardown.*: its expectations are all removed by the
+# helper, none used, so oracle_test.go compares their life cycle
+# ([NEW] and [DESTROY]) rather than one related connection each.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$HERE/../../scripts/sip/testdata}
@@ -41,23 +46,25 @@ record() { # scenario client-addr server-addr: record_once, again when the captu
   echo "record-sip: $1: no complete capture in 3 tries" >&2; exit 1
 }
 record_once() {
-  local name=$1 me=$2 peer=$3
+  local name=$1 me=$2 peer=$3 mode=${4:-}
+  mkdir -p "$(dirname "$W/$name")"
   ip netns exec $CLI tcpdump -Z root -i v0 --immediate-mode -U -s 0 -w "$W/$name.pcap" 'udp' 2>"$W/$name.tcpdump" &
   local tp=$!
   ip netns exec $CLI stdbuf -oL conntrack -E expect >"$W/$name.events" 2>/dev/null &
   local cp=$!
   for _ in $(seq 100); do grep -q "listening on" "$W/$name.tcpdump" 2>/dev/null && break; sleep 0.05; done
   sleep 0.2
-  inns $SRV $PY "$HERE/sipua.py" server "$peer" "$me" &
+  inns $SRV $PY "$HERE/sipua.py" server "$peer" "$me" $mode &
   local sp=$!
   sleep 0.3
   local rc=0
-  timeout 30 ip netns exec $CLI $PY "$HERE/sipua.py" client "$me" "$peer" || rc=$?
+  timeout 30 ip netns exec $CLI $PY "$HERE/sipua.py" client "$me" "$peer" $mode || rc=$?
   wait $sp || rc=1
   sleep 0.5; kill $tp $cp; wait $tp $cp 2>/dev/null || true
   inns $CLI conntrack -F >/dev/null 2>&1 || true
   [[ $rc == 0 ]] || { echo "record-sip: $name: the call failed through the kernel's helper (rc $rc)" >&2; exit 1; }
   capture_ok "$W/$name.pcap" "$W/$name.tcpdump" '\.5060: ' || { echo "record-sip: $name: capture incomplete, recording again" >&2; return 1; }
+  mkdir -p "$(dirname "$OUT/$name")"
   cp "$W/$name.pcap" "$OUT/$name.pcap"
   cp "$W/$name.events" "$OUT/$name.events"
   awk -f "$HERE/expect2json.awk" "$W/$name.events" >"$OUT/$name.expect"
@@ -65,3 +72,5 @@ record_once() {
 }
 record ipv4-call 192.0.2.1 192.0.2.2
 record ipv6-call 2001:db8::1 2001:db8::2
+record teardown/ipv4-teardown 192.0.2.1 192.0.2.2 teardown
+record teardown/ipv6-teardown 2001:db8::1 2001:db8::2 teardown

@@ -3,8 +3,8 @@
 and the VM tests: real SIP/SDP messages over UDP sockets, and RTP/RTCP
 packets on the ports the SDP announces.
 
-  sipua.py server MYADDR PEERADDR     (the registrar and callee/caller "bob", port 5060)
-  sipua.py client MYADDR PEERADDR     (the UA "alice": SIP from 5062, contact 5070)
+  sipua.py server MYADDR PEERADDR [teardown]   (the registrar and callee/caller "bob", port 5060)
+  sipua.py client MYADDR PEERADDR [teardown]   (the UA "alice": SIP from 5062, contact 5070)
 
 The client registers, calls (INVITE/100/180/200/ACK), sends media, puts
 the call on hold with a re-INVITE, sends media again and hangs up (BYE);
@@ -15,6 +15,11 @@ from the side the expectation allows, so each expectation is used once.
 The client exits 0 when it received every media packet and every final
 response it waited for, 1 otherwise (the media was blocked).
 
+With "teardown" no media flows and every expectation is removed by the
+helper: the registrar refuses the REGISTER (401), bob refuses a call
+(486), alice cancels a ringing call (CANCEL, 487), then a call is
+answered, re-INVITEd before any media and hung up (BYE).
+
 Options (environment): SIPUA_ADVERTISE=ADDR puts ADDR instead of MYADDR
 in the client's Contact, Via and SDP (a NAT test's inside address);
 SIPUA_TIMEOUT seconds to wait for each message (default 3).
@@ -22,6 +27,7 @@ SIPUA_TIMEOUT seconds to wait for each message (default 3).
 import os, random, socket, sys, time
 
 ROLE, ME, PEER = sys.argv[1], sys.argv[2], sys.argv[3]
+TEARDOWN = sys.argv[4:] == ["teardown"]
 V6 = ":" in ME
 FAM = socket.AF_INET6 if V6 else socket.AF_INET
 IPV = "IP6" if V6 else "IP4"
@@ -209,4 +215,72 @@ def server():
     return 0
 
 
+def invite_until_final(d, media):
+    d.request("INVITE", sdp(ADV, media))
+    while True:
+        text, _ = recv(d.s, "INVITE")
+        code = int(text.split(" ", 2)[1])
+        if code >= 180:
+            return code, text
+
+
+def client_teardown():
+    s = sock(5062)
+    h = ["Via: SIP/2.0/UDP %s;branch=z9hG4bKreg;rport" % host(ADV, 5062), "From: <sip:alice@%s>;tag=r1" % host(PEER),
+         "To: <sip:alice@%s>" % host(PEER), "Call-ID: reg@ctlua", "CSeq: 1 REGISTER",
+         "Contact: <sip:alice@%s>" % host(ADV, 5070), "Expires: 3600"]
+    s.sendto(message("REGISTER sip:%s SIP/2.0" % host(PEER), h), (PEER, 5060))
+    text, _ = recv(s, "REGISTER")
+    ok = " 401 " in text.split("\r\n")[0]
+    d = Dialog(s, ADV, PEER, 5060, "alice", "bob", "busy@ctlua")
+    code, text = invite_until_final(d, 41000)
+    ok &= code == 486
+    d.request("ACK", cseq=d.cseq, to_tag=";tag=" + header(text, "To").split("tag=")[1])
+    d = Dialog(s, ADV, PEER, 5060, "alice", "bob", "cancel@ctlua")
+    code, text = invite_until_final(d, 41100)
+    ok &= code == 180
+    d.request("CANCEL", cseq=d.cseq)
+    text, _ = recv(s, " 487 ")
+    d.request("ACK", cseq=d.cseq, to_tag=";tag=" + header(text, "To").split("tag=")[1])
+    d = Dialog(s, ADV, PEER, 5060, "alice", "bob", "reinvite@ctlua")
+    for media in (41200, 41300):
+        code, text = invite_until_final(d, media)
+        ok &= code == 200
+        totag = ";tag=" + header(text, "To").split("tag=")[1]
+        d.request("ACK", cseq=d.cseq, to_tag=totag)
+    d.request("BYE", to_tag=totag)
+    recv(s, "BYE")
+    print("sipua: client teardown %s" % ("done" if ok else "FAILED"), flush=True)
+    return 0 if ok else 1
+
+
+def server_teardown():
+    s = sock(5060)
+    s.settimeout(None)
+    d = Dialog(s, ME, PEER, 5062, "bob", "alice", "")
+    invites = 0
+    while True:
+        text, src = s.recvfrom(65535)
+        text = text.decode(errors="replace")
+        method = text.split(" ", 1)[0]
+        if method == "REGISTER":
+            d.respond(text, src, 401, "Unauthorized")
+        elif method == "INVITE":
+            invites += 1
+            if invites == 1:
+                d.respond(text, src, 486, "Busy Here")
+            elif invites == 2:
+                d.respond(text, src, 180, "Ringing")
+                cancel, csrc = recv(s, "CANCEL")
+                d.respond(cancel, csrc, 200, "OK")
+                d.respond(text, src, 487, "Request Terminated")
+            else:
+                d.respond(text, src, 200, "OK", sdp(ME, 31000 + 100 * invites))
+        elif method == "BYE":
+            d.respond(text, src, 200, "OK")
+            return 0
+
+
+if TEARDOWN:
+    sys.exit(client_teardown() if ROLE == "client" else server_teardown())
 sys.exit(client() if ROLE == "client" else server())
