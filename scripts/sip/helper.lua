@@ -17,6 +17,7 @@ local options = require("ctlua.options")
 local log     = require("ctlua.log")
 
 local MEDIA_POLICIES = { "audio", "video", "image" }
+local CTX -- the metatable of a packet's context, below
 -- SDP media types and their classes, matched case-sensitively like the
 -- kernel's sdp_media_types.
 local MEDIA = { { "audio ", "audio" }, { "video ", "video" }, { "image ", "image" } }
@@ -297,15 +298,25 @@ local function response(ctx)
   end
 end
 
+-- A packet's context: pkt, conn, st (conn:state()), ipv6, l4, and, read
+-- from conntrack only when a message needs them, here (the sender's
+-- tuple, conn:tuple(dir)) and there (the other direction's).
+CTX = {
+  __index = function(ctx, k)
+    if k ~= "here" and k ~= "there" then return nil end
+    local dir = ctx.pkt:dir()
+    ctx.here = ctx.conn:tuple(dir)
+    ctx.there = ctx.conn:tuple(dir == "original" and "reply" or "original")
+    return rawget(ctx, k)
+  end,
+}
+
 local function on_packet(pkt, conn)
   local n = pkt:len()
   if n == 0 then return end
   conn:set_timeout(options.get("sip_timeout"))
   if n < 11 then return end -- shorter than "SIP/2.0 200"
-  local dir = pkt:dir()
-  local other = dir == "original" and "reply" or "original"
-  local ctx = { pkt = pkt, conn = conn, st = conn:state(), here = conn:tuple(dir), there = conn:tuple(other),
-    ipv6 = pkt:l3() == "ipv6", l4 = pkt:l4() }
+  local ctx = setmetatable({ pkt = pkt, conn = conn, st = conn:state(), ipv6 = pkt:l3() == "ipv6", l4 = pkt:l4() }, CTX)
   if pkt:iprefix("SIP/2.0 ") then return response(ctx) end
   return request(ctx)
 end
