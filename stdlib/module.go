@@ -158,6 +158,21 @@ func init() {
 	parseFuncs["sip_uri"] = luaSIPURI
 	parseFuncs["sip_param"] = luaSIPParam
 	parseFuncs["sdp_line"] = luaSDPLine
+	parseFuncs["sip_hostport"] = luaSIPHostPort
+}
+
+// luaSIPHostPort is parse.sip_hostport(src, init): addr, port, next of a
+// host[:port] (a Via's sent-by).
+func luaSIPHostPort(L *lua.LState) int {
+	b, off := args(L)
+	a, port, next, err := SIPHostPort(b, off)
+	if err != nil {
+		return failed(L, err)
+	}
+	L.Push(lua.LString(a.String()))
+	L.Push(lua.LNumber(port))
+	pushNext(L, next)
+	return 3
 }
 
 // luaSIPHeader is parse.sip_header(src, init, name): i, j, next of the

@@ -194,29 +194,45 @@ func SIPURI(b []byte, off int) (addr netip.Addr, port uint16, start, next int, e
 			break
 		}
 	}
-	start = i
-	if i < eol && b[i] == '[' {
-		a, j, perr := ParseIPv6Text(b[:eol], i+1)
-		if perr != nil || j >= eol || b[j] != ']' {
-			return addr, 0, 0, off, fmt.Errorf("sip uri: bad IPv6 host at %d", i)
+	addr, port, next, err = SIPHostPort(b[:eol], i)
+	if err != nil {
+		return netip.Addr{}, 0, 0, off, fmt.Errorf("sip uri: %w", err)
+	}
+	return addr, port, i, next, nil
+}
+
+// SIPHostPort parses host[:port] at off, the kernel's epaddr_len: the
+// host a dotted quad or an IPv6 address in brackets, the port, when
+// present, 1024..65535 (5060 when absent), as in a SIP URI or the sent-by
+// of a Via header. It returns the address, the port and the offset after
+// them.
+func SIPHostPort(b []byte, off int) (addr netip.Addr, port uint16, next int, err error) {
+	i := off
+	if i < 0 || i > len(b) {
+		return addr, 0, off, errors.New("host: position out of range")
+	}
+	if i < len(b) && b[i] == '[' {
+		a, j, perr := ParseIPv6Text(b, i+1)
+		if perr != nil || j >= len(b) || b[j] != ']' {
+			return addr, 0, off, fmt.Errorf("bad IPv6 host at %d", i)
 		}
 		addr, i = a, j+1
 	} else {
-		a, j, perr := ParseIPv4Text(b[:eol], i)
+		a, j, perr := ParseIPv4Text(b, i)
 		if perr != nil {
-			return addr, 0, 0, off, fmt.Errorf("sip uri: host is not an address: %v", perr)
+			return addr, 0, off, fmt.Errorf("host is not an address: %v", perr)
 		}
 		addr, i = a, j
 	}
 	port = 5060
-	if i < eol && b[i] == ':' {
-		p, j, _ := ParseUint(b[:eol], i+1)
+	if i < len(b) && b[i] == ':' {
+		p, j, _ := ParseUint(b, i+1)
 		if p < 1024 || p > 65535 {
-			return netip.Addr{}, 0, 0, off, fmt.Errorf("sip uri: %w, got %d", ErrSIPPort, p)
+			return netip.Addr{}, 0, off, fmt.Errorf("%w, got %d", ErrSIPPort, p)
 		}
 		port, i = uint16(p), j
 	}
-	return addr, port, start, i, nil
+	return addr, port, i, nil
 }
 
 // SIPParam finds the parameter name (e.g. "transport=", case-insensitive)

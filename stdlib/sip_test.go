@@ -217,3 +217,35 @@ func FuzzSDPLine(f *testing.F) {
 		}
 	})
 }
+
+func TestSIPHostPort(t *testing.T) {
+	tests := []struct {
+		in, addr string
+		port     uint16
+		next     int
+		err      bool
+	}{
+		{"192.0.2.1:5062;branch=x", "192.0.2.1", 5062, 14, false},
+		{"192.0.2.1;rport", "192.0.2.1", 5060, 9, false},
+		{"[2001:db8::1]:5070", "2001:db8::1", 5070, 18, false},
+		{"2001:db8::1", "", 0, 0, true},
+		{"host.example:5060", "", 0, 0, true},
+		{"192.0.2.1:99", "", 0, 0, true},
+	}
+	for _, tt := range tests {
+		a, p, next, err := SIPHostPort([]byte(tt.in), 0)
+		if (err != nil) != tt.err || (!tt.err && (a.String() != tt.addr || p != tt.port || next != tt.next)) {
+			t.Errorf("%q: got %v %d %d %v", tt.in, a, p, next, err)
+		}
+	}
+}
+
+func FuzzSIPHostPort(f *testing.F) {
+	f.Add([]byte("[2001:db8::1]:5070"), 0)
+	f.Fuzz(func(t *testing.T, b []byte, off int) {
+		a, _, next, err := SIPHostPort(b, off)
+		if err == nil && (!a.IsValid() || next <= off || next > len(b)) {
+			t.Fatalf("bad result %v %d (len %d)", a, next, len(b))
+		}
+	})
+}

@@ -92,6 +92,14 @@ function parse.sip_header(src, init, name) end
 ---@return integer? i
 ---@return integer? next
 function parse.sip_uri(src, init) end
+---host[:port] at init (a Via's sent-by): a dotted quad or a bracketed
+---IPv6 address, the port 1024..65535 (5060 when absent).
+---@param src string|ctlua.Packet
+---@param init integer
+---@return string? addr
+---@return integer|string port_or_err
+---@return integer? next
+function parse.sip_hostport(src, init) end
 ---i, j of the value of a header parameter such as "expires=" in the
 ---header value at init, before the first ','; nil when absent.
 ---@param src string|ctlua.Packet
