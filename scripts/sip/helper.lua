@@ -9,12 +9,18 @@
 --   REGISTER with Contact and Expires: a permanent expectation for
 --     incoming calls from the registrar (class signalling), removed when
 --     the registrar refuses or the binding ends
+-- On a NAT'ed connection it also does nf_nat_sip's work: the expectations
+-- follow the master's NAT (RTP/RTCP port pairs and the registration's
+-- port hunted), and the request URI, Via (with maddr=, received=,
+-- rport=), Contact, From, To, SDP o=, c= and m= and Content-Length are
+-- rewritten, all at once (nat.replace_many).
 -- See README.md for the differences from the kernel.
 
 local parse   = require("ctlua.parse")
 local expect  = require("ctlua.expect")
 local options = require("ctlua.options")
 local log     = require("ctlua.log")
+local nat     = require("ctlua.nat")
 
 local MEDIA_POLICIES = { "audio", "video", "image" }
 local CTX -- the metatable of a packet's context, below
@@ -32,54 +38,114 @@ local function flush_media(ctx)
   ctx.st.media = false
 end
 
--- sdp_addr returns the address of the first c= line at or after init
--- and before the next m= line ("IN IP4 " or "IN IP6 " by the
--- connection's family, case-sensitive), or nil.
-local function sdp_addr(ctx, init)
+-- sdp_addr returns the address of the first "key=" line (c= or o=) at
+-- or after init and before the next m= line ("IN IP4 " or "IN IP6 " by
+-- the connection's family, case-sensitive), and the positions i, next
+-- of its text; nil when there is none.
+local function sdp_addr(ctx, init, key)
   local pkt = ctx.pkt
-  local i, j = parse.sdp_line(pkt, init, "c", "m")
+  local i, j = parse.sdp_line(pkt, init, key or "c", "m")
   if not i then return nil end
   local tag = ctx.ipv6 and "IN IP6 " or "IN IP4 "
   local at = pkt:find(tag, i)
   if not at or at + #tag > j then return nil end
-  local addr = (ctx.ipv6 and parse.ipv6 or parse.ipv4)(pkt, at + #tag)
-  return addr
+  local addr, next = (ctx.ipv6 and parse.ipv6 or parse.ipv4)(pkt, at + #tag)
+  if not addr then return nil end
+  return addr, at + #tag, next
 end
+
+-- add inserts an expectation at once (expect.insert), or, on the first
+-- packet of a connection (not yet confirmed: ctnetlink cannot insert for
+-- it), hands it to the verdict (expect.create), as the kernel inserts on
+-- any packet.
+local function add(ctx, spec)
+  if ctx.conn:has_status("confirmed") then return expect.insert(spec) end
+  return expect.create(spec)
+end
+
+local function clashes(err)
+  return tostring(err):find("another connection's", 1, true) ~= nil
+end
+
+-- edit records a rewrite of the payload positions i..j (nat.replace_many
+-- applies them all at the end of the message).
+local function edit(ctx, i, j, text)
+  if ctx.pkt:sub(i, j) == text then return end
+  local e = ctx.edits
+  e[#e + 1] = { i, j, text }
+  e.at = e.at or {}
+  e.at[i] = true
+end
+
+local function host(addr) return addr:find(":", 1, true) and "[" .. addr .. "]" or addr end
 
 -- insert adds one media expectation. Like the kernel's
 -- NF_CT_EXP_F_SKIP_MASTER, an equal one of another class or another
 -- call counts as set up.
-local function insert(spec)
-  local ok, err = expect.insert(spec)
+local function insert(ctx, spec)
+  local ok, err = add(ctx, spec)
   if ok then return true end
-  if err:find("another class", 1, true) or err:find("another connection's", 1, true) then
+  if err:find("another class", 1, true) or clashes(err) then
     log.debug("media already expected", { error = err })
     return true
   end
   return nil, err
 end
 
+-- expect_pair_nat is nf_nat_sdp_media: the RTP and RTCP expectations go
+-- to rtp_addr (the address the peer reaches the sender at) and follow the
+-- master's NAT back to addr; when another connection's expectations hold
+-- the port pair, the next pair up is tried. Returns the RTP port, or nil
+-- and the error.
+local function expect_pair_nat(ctx, src, addr, rtp_addr, base, policy)
+  local back = ctx.dir == "original" and "reply" or "original"
+  local port = base
+  while port < 65535 do
+    local rtp = { src = src, dst = rtp_addr, dport = port, l4 = "udp", policy = policy,
+      nat = { dir = back, port = base, addr = addr } }
+    local ok, err = add(ctx, rtp)
+    if ok then
+      ok, err = add(ctx, { src = src, dst = rtp_addr, dport = port + 1, l4 = "udp", policy = policy,
+        nat = { dir = back, port = base + 1, addr = addr } })
+      if ok then return port end
+      expect.remove{ policy = policy, dst = rtp_addr, dport = port, l4 = "udp" }
+    end
+    if not clashes(err) then return nil, err end
+    port = port + 2
+  end
+  return nil, "all ports in use"
+end
+
 -- expect_rtp_rtcp expects RTP and RTCP to addr:port (set_expected_rtp_rtcp).
 -- With sip_direct_media only media from the signalling peer, and only
--- when addr is the sender's own. Returns "drop" when the kernel would.
-local function expect_rtp_rtcp(ctx, addr, port, policy)
+-- when addr is the sender's own. It returns "drop" when the kernel would,
+-- and the address the media goes to (rewritten on a NAT'ed connection).
+local function expect_rtp_rtcp(ctx, addr, port, policy, m)
   local src
   if options.get("sip_direct_media") then
-    if addr ~= ctx.here.src then return nil end
+    if addr ~= ctx.here.src then return nil, addr end
     src = ctx.there.src
   end
   local base = port - port % 2
-  local rtp = { src = src, dst = addr, dport = base, l4 = "udp", policy = policy }
-  local ok, err = insert(rtp)
-  if ok then
-    ok, err = insert{ src = src, dst = addr, dport = base + 1, l4 = "udp", policy = policy }
-    if not ok then expect.remove{ policy = policy, dst = addr, dport = base, l4 = "udp" } end
+  local ok, err
+  local rtp_addr = addr
+  if ctx.edits then
+    rtp_addr = ctx.here.src == ctx.there.dst and addr or ctx.there.dst
+    ok, err = expect_pair_nat(ctx, src, addr, rtp_addr, base, policy)
+    if ok and ok ~= base then edit(ctx, m.port_at, m.port_next - 1, tostring(ok)) end
+  else
+    ok, err = insert(ctx, { src = src, dst = addr, dport = base, l4 = "udp", policy = policy })
+    if ok then
+      ok, err = insert(ctx, { src = src, dst = addr, dport = base + 1, l4 = "udp", policy = policy })
+      if not ok then expect.remove{ policy = policy, dst = addr, dport = base, l4 = "udp" } end
+    end
   end
   if not ok then
     log.warn("cannot add expectation for media, dropping", { error = err })
     return "drop"
   end
   ctx.st.media = true
+  return nil, rtp_addr
 end
 
 -- media_at reads the m= line value at i: its class entry (nil for
@@ -99,39 +165,58 @@ local function media_at(pkt, i)
   end
 end
 
--- process_sdp expects the media of the SDP body, if any (process_sdp).
+-- sdp_session is nf_nat_sdp_session: the session's o= and c= addresses
+-- become rtp_addr; an SDP without o= cannot be rewritten (dropped).
+local function sdp_session(ctx, sdp, rtp_addr)
+  local _, i, next = sdp_addr(ctx, sdp, "o")
+  if not i then
+    log.info("cannot mangle SDP owner, dropping")
+    return "drop"
+  end
+  edit(ctx, i, next - 1, rtp_addr)
+  _, i, next = sdp_addr(ctx, sdp, "c")
+  if i then edit(ctx, i, next - 1, rtp_addr) end
+  ctx.sdp = sdp
+end
+
+-- process_sdp expects the media of the SDP body, if any (process_sdp);
+-- on a NAT'ed connection it rewrites the addresses and ports.
 local function process_sdp(ctx)
   local pkt = ctx.pkt
   local sdp = parse.sdp_line(pkt, 1, "v")
   if not sdp then return nil end
   local session = sdp_addr(ctx, sdp)
-  local at, done = sdp, 0
+  local at, done, rtp_addr = sdp, 0, nil
   while done < #MEDIA do
     local i = parse.sdp_line(pkt, at, "m")
     if not i then break end
     local media, well_formed, pos = media_at(pkt, i)
     if not well_formed then break end
     at = pos
-    local port = media and (parse.uint(pkt, pos) or 0) or 0
-    if media and port ~= 0 then
+    local port, port_next = 0, pos
+    if media then port, port_next = parse.uint(pkt, pos) end
+    if port and port ~= 0 then
       if port < 1024 or port > 65535 then
         log.info("wrong media port, dropping", { port = port })
         return "drop"
       end
-      local addr = sdp_addr(ctx, pos) or session
-      if not addr then
+      local maddr, mi, mnext = sdp_addr(ctx, pos)
+      if not (maddr or session) then
         log.info("cannot parse SDP message: no c= address, dropping")
         return "drop"
       end
-      local verdict = expect_rtp_rtcp(ctx, addr, port, media[2])
+      local verdict
+      verdict, rtp_addr = expect_rtp_rtcp(ctx, maddr or session, port, media[2], { port_at = pos, port_next = port_next })
       if verdict then return verdict end
+      if maddr and ctx.edits then edit(ctx, mi, mnext - 1, rtp_addr) end
       done = done + 1
     end
   end
+  if ctx.edits and rtp_addr then return sdp_session(ctx, sdp, rtp_addr) end
   return nil
 end
 
--- each_contact calls fn(addr, port, after) for every sip: URI of every
+-- each_contact calls fn(addr, port, after, i) for every sip: URI of every
 -- Contact header (comma-separated values too), like the kernel's
 -- ct_sip_walk_headers, until fn returns a value, which it returns. A
 -- Contact whose host is not an address is skipped; a port outside
@@ -143,9 +228,9 @@ local function each_contact(pkt, fn)
     if not i then return nil end
     local at = i
     while at and at <= j do
-      local addr, port, _, after = parse.sip_uri(pkt, at)
+      local addr, port, hi, after = parse.sip_uri(pkt, at)
       if addr then
-        local r = fn(addr, port, after)
+        local r = fn(addr, port, after, hi)
         if r ~= nil then return r end
       elseif tostring(port):find("1024..65535", 1, true) then
         log.info("cannot parse contact, dropping", { error = port })
@@ -180,26 +265,53 @@ local function header_expires(pkt)
   return i and parse.uint(pkt, i) or 0
 end
 
+-- expect_register_nat is nf_nat_sip_expect: the registration's
+-- expectation goes to the address the registrar reaches the sender at,
+-- on the contact's port or, when that is the signalling source port, the
+-- translated one, hunting upwards while another connection's expectation
+-- holds it; the Contact is rewritten to match. Returns the verdict.
+local function expect_register_nat(ctx, spec, addr, port, hi, after)
+  local newaddr = ctx.here.src == ctx.there.dst and addr or ctx.there.dst
+  local p = port == ctx.here.sport and ctx.there.dport or port
+  spec.dst, spec.nat = newaddr, { dir = ctx.dir == "original" and "reply" or "original", port = port, addr = addr }
+  while p <= 65535 do
+    spec.dport = p
+    local ok, err = add(ctx, spec)
+    if ok then break end
+    if not clashes(err) then p = 65536 else p = p + 1 end
+  end
+  if p > 65535 then
+    log.warn("cannot add expectation for the registration: all ports in use, dropping")
+    return "drop"
+  end
+  if newaddr ~= addr or p ~= port then edit(ctx, hi, after - 1, host(newaddr) .. ":" .. p) end
+  return nil
+end
+
 -- register_request expects incoming calls to the registered contact
 -- (process_register_request).
 local function register_request(ctx, cseq)
   if ctx.conn:has_status("expected") then return nil end
   local pkt = ctx.pkt
   local expires = header_expires(pkt)
-  local addr, port, after = nil, nil, nil
-  local r = each_contact(pkt, function(a, p, n) addr, port, after = a, p, n; return true end)
+  local addr, port, after, hi = nil, nil, nil, nil
+  local r = each_contact(pkt, function(a, p, n, i) addr, port, after, hi = a, p, n, i; return true end)
   if r == "drop" then return "drop" end
   if not addr or addr ~= ctx.here.src then return nil end -- none, or third-party
   local proto = transport(ctx, after)
   if not proto then return nil end
   expires = param_expires(pkt, after, expires)
   if expires ~= 0 then
-    local src = options.get("sip_direct_signalling") and ctx.there.src or nil
-    local ok, err = expect.insert{ src = src, dst = addr, dport = port, l4 = proto, policy = "signalling",
-      permanent = true, helper = ctx.conn:helper() }
-    if not ok then
-      log.warn("cannot add expectation for the registration, dropping", { error = err })
-      return "drop"
+    local spec = { src = options.get("sip_direct_signalling") and ctx.there.src or nil, dst = addr, dport = port,
+      l4 = proto, policy = "signalling", permanent = true, helper = ctx.conn:helper() }
+    if ctx.edits then
+      if expect_register_nat(ctx, spec, addr, port, hi, after) then return "drop" end
+    else
+      local ok, err = add(ctx, spec)
+      if not ok then
+        log.warn("cannot add expectation for the registration, dropping", { error = err })
+        return "drop"
+      end
     end
   end
   ctx.st.register_cseq = cseq
@@ -298,13 +410,120 @@ local function response(ctx)
   end
 end
 
+-- map_addr is nf_nat_sip's map_addr: an address and port of the sender's
+-- tuple become the other direction's destination (what the peer sees), the
+-- receiver's become the other direction's source (the real receiver).
+local function map_addr(ctx, addr, port, i, next)
+  if ctx.edits.at and ctx.edits.at[i] then return end -- rewritten already
+  local here, there = ctx.here, ctx.there
+  local na, np
+  if addr == here.src and port == here.sport then
+    na, np = there.dst, there.dport
+  elseif addr == here.dst and port == here.dport then
+    na, np = there.src, there.sport
+  else
+    return
+  end
+  if na ~= addr or np ~= port then edit(ctx, i, next - 1, host(na) .. ":" .. np) end
+end
+
+-- via_params rewrites the maddr=, received= and rport= parameters of the
+-- topmost Via after its sent-by (position at), as nf_nat_sip does.
+local function via_params(ctx, at)
+  local pkt, here, there = ctx.pkt, ctx.here, ctx.there
+  local ip = ctx.ipv6 and parse.ipv6 or parse.ipv4
+  local i = parse.sip_param(pkt, at, "maddr=")
+  if i then
+    local b = ctx.ipv6 and pkt:byte(i) == 91 and 1 or 0 -- "[" allowed
+    local a, n = ip(pkt, i + b)
+    if a and a == here.src and a ~= there.dst then edit(ctx, i, n - 1 + b, b == 1 and host(there.dst) or there.dst) end
+  end
+  i = parse.sip_param(pkt, at, "received=")
+  if i then
+    local a, n = ip(pkt, i)
+    if a and a == here.dst and a ~= there.src then edit(ctx, i, n - 1, there.src) end
+  end
+  i = parse.sip_param(pkt, at, "rport=")
+  if i then
+    local v, n = parse.uint(pkt, i)
+    if v and v == here.dport and v ~= there.sport then edit(ctx, i, n - 1, tostring(there.sport)) end
+  end
+end
+
+-- via rewrites the topmost Via of the connection's transport when it names
+-- this connection's sender (a request) or receiver (a response).
+local function via(ctx)
+  local pkt, init = ctx.pkt, 1
+  local tag = ctx.l4 == "tcp" and "TCP " or "UDP "
+  while true do
+    local i, j, next = parse.sip_header(pkt, init, "Via")
+    if not i then return end
+    local at = pkt:find(tag, i, true)
+    if at and at <= j then
+      local addr, port, hnext = parse.sip_hostport(pkt, at + #tag)
+      if not addr then return end
+      local t = ctx.dir == "reply" and { ctx.here.dst, ctx.here.dport } or { ctx.here.src, ctx.here.sport }
+      if addr == t[1] and port == t[2] then
+        map_addr(ctx, addr, port, at + #tag, hnext)
+        via_params(ctx, hnext)
+      end
+      return
+    end
+    init = next
+  end
+end
+
+-- content_length rewrites Content-Length to the SDP body's length after
+-- the edits (mangle_content_len); nil when there is none to rewrite.
+local function content_length(ctx)
+  local pkt, v = ctx.pkt, ctx.sdp - 2 -- the "v=" line
+  local body = pkt:len() - v + 1
+  for _, e in ipairs(ctx.edits) do
+    local d = #e[3] - (e[2] - e[1] + 1)
+    if e[1] >= v then body = body + d end
+  end
+  local i = parse.sip_header(pkt, 1, "Content-Length")
+  if not i then return nil end
+  local _, next = parse.uint(pkt, i)
+  if not next then return nil end
+  edit(ctx, i, next - 1, tostring(body))
+  return true
+end
+
+-- nat_msg is nf_nat_sip's message hook, after the message was handled:
+-- request URI, Via, Contact, From and To; then every rewrite is applied.
+local function nat_msg(ctx)
+  local pkt = ctx.pkt
+  if not pkt:iprefix("SIP/2.0") then
+    local a, p, i, n = parse.sip_uri(pkt, 1)
+    if a then map_addr(ctx, a, p, i, n) end
+  end
+  via(ctx)
+  each_contact(pkt, function(a, p, n, i) map_addr(ctx, a, p, i, n) end)
+  for _, name in ipairs({ "From", "To" }) do
+    local hi = parse.sip_header(pkt, 1, name)
+    local a, p, i, n = nil, nil, nil, nil
+    if hi then a, p, i, n = parse.sip_uri(pkt, hi) end
+    if a then map_addr(ctx, a, p, i, n) end
+  end
+  if ctx.sdp and not content_length(ctx) then
+    log.info("cannot mangle content length, dropping")
+    return "drop"
+  end
+  local ok, err = nat.replace_many(pkt, ctx.edits)
+  if not ok then
+    log.warn("cannot mangle SIP message, dropping", { error = err })
+    return "drop"
+  end
+end
+
 -- A packet's context: pkt, conn, st (conn:state()), ipv6, l4, and, read
 -- from conntrack only when a message needs them, here (the sender's
 -- tuple, conn:tuple(dir)) and there (the other direction's).
 CTX = {
   __index = function(ctx, k)
     if k ~= "here" and k ~= "there" then return nil end
-    local dir = ctx.pkt:dir()
+    local dir = ctx.dir
     ctx.here = ctx.conn:tuple(dir)
     ctx.there = ctx.conn:tuple(dir == "original" and "reply" or "original")
     return rawget(ctx, k)
@@ -316,9 +535,12 @@ local function on_packet(pkt, conn)
   if n == 0 then return end
   conn:set_timeout(options.get("sip_timeout"))
   if n < 11 then return end -- shorter than "SIP/2.0 200"
-  local ctx = setmetatable({ pkt = pkt, conn = conn, st = conn:state(), ipv6 = pkt:l3() == "ipv6", l4 = pkt:l4() }, CTX)
-  if pkt:iprefix("SIP/2.0 ") then return response(ctx) end
-  return request(ctx)
+  local ctx = setmetatable({ pkt = pkt, conn = conn, st = conn:state(), dir = pkt:dir(), ipv6 = pkt:l3() == "ipv6",
+    l4 = pkt:l4(), edits = conn:is_nat() and {} or nil }, CTX)
+  local verdict
+  if pkt:iprefix("SIP/2.0 ") then verdict = response(ctx) else verdict = request(ctx) end
+  if verdict or not ctx.edits then return verdict end
+  return nat_msg(ctx)
 end
 
 return {
