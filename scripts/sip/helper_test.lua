@@ -184,3 +184,99 @@ function Test_direct_signalling_off(t)
   local e = c:send("original", register(1, "<sip:alice@192.0.2.1:5070>", { "Expires: 60" })).expectations[1] or {}
   t:eq(e.mask_src, "0.0.0.0")
 end
+
+-- NAT: alice 192.0.2.1 behind a masquerade 198.51.100.254 calls bob
+-- 198.51.100.2 (SNAT), or calls 192.0.2.254, forwarded to bob (DNAT).
+local SNAT = { client = "192.0.2.1", server = "198.51.100.2", sport = 5060, dport = 5060, l4 = "udp",
+  nat = { client = "198.51.100.254" } }
+local DNAT = { client = "192.0.2.1", server = "192.0.2.254", sport = 5060, dport = 5060, l4 = "udp",
+  nat = { server = "198.51.100.2" } }
+
+local function nat_invite(to, media_port)
+  local body = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio " .. media_port ..
+    " RTP/AVP 0\r\n"
+  return msg("INVITE sip:bob@" .. to .. " SIP/2.0", { "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport",
+    "From: <sip:alice@192.0.2.1>;tag=1", "To: <sip:bob@" .. to .. ">", "Call-ID: n1", "CSeq: 1 INVITE",
+    "Contact: <sip:alice@192.0.2.1:5060>", "Content-Type: application/sdp" }, body)
+end
+
+local function header_of(m, name)
+  return m and m:match("\r\n" .. name .. ": ([^\r\n]*)") or nil
+end
+
+function Test_snat_rewrites_the_invite(t)
+  local c = testing.load("helper.lua"):conn(SNAT)
+  local d = c:send("original", nat_invite("198.51.100.2", 40000))
+  t:eq(d.error, nil)
+  t:eq(d.checksums_ok, true)
+  local m = d.packet or ""
+  t:eq(header_of(m, "Via"), "SIP/2.0/UDP 198.51.100.254:5060;branch=z9hG4bK1;rport")
+  t:eq(header_of(m, "Contact"), "<sip:alice@198.51.100.254:5060>")
+  t:eq(header_of(m, "From"), "<sip:alice@198.51.100.254:5060>;tag=1")
+  t:eq(header_of(m, "To"), "<sip:bob@198.51.100.2>", "the receiver's URI stays")
+  t:eq(m:match("\r\no=([^\r\n]*)"), "- 1 1 IN IP4 198.51.100.254")
+  t:eq(m:match("\r\nc=([^\r\n]*)"), "IN IP4 198.51.100.254")
+  t:eq(m:match("\r\nm=([^\r\n]*)"), "audio 40000 RTP/AVP 0")
+  local body = m:sub((m:find("\r\n\r\n", 1, true) or 0) + 4)
+  t:eq(tonumber(header_of(m, "Content%-Length")), #body)
+  t:eq(ports(d.expectations), "198.51.100.254:40000/audio 198.51.100.254:40001/audio")
+  local e = d.expectations[1] or {}
+  t:eq(e.src, "198.51.100.2"); t:eq(e.nat_dir, "reply"); t:eq(e.nat_port, 40000)
+  t:eq((d.expectations[2] or {}).nat_port, 40001)
+  -- bob's answer: the Via comes back to alice's real address, his media is not translated
+  local r = c:send("reply", msg("SIP/2.0 200 OK", { "Via: SIP/2.0/UDP 198.51.100.254:5060;branch=z9hG4bK1;rport=5060;received=198.51.100.254",
+    "CSeq: 1 INVITE", "Content-Type: application/sdp" }, "v=0\r\no=- 2 2 IN IP4 198.51.100.2\r\nc=IN IP4 198.51.100.2\r\nm=audio 30000 RTP/AVP 0\r\n"))
+  t:eq(header_of(r.packet, "Via"), "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport=5060;received=192.0.2.1")
+  t:eq(ports(r.expectations), "198.51.100.2:30000/audio 198.51.100.2:30001/audio")
+  t:eq((r.expectations[1] or {}).nat_dir, "original")
+end
+
+function Test_snat_hunts_a_port_pair(t)
+  local h = testing.load("helper.lua")
+  h:occupy{ src = "198.51.100.2", dst = "198.51.100.254", dport = 40001, l4 = "udp" }
+  local c = h:conn(SNAT)
+  local d = c:send("original", nat_invite("198.51.100.2", 40000))
+  -- 40000 was taken, 40001 not: the RTP expectation is removed again
+  t:eq(ports(d.removed), "198.51.100.254:40000/audio")
+  t:eq(ports(c:expectations()), "198.51.100.254:40002/audio 198.51.100.254:40003/audio", "the next pair")
+  t:eq((c:expectations()[1] or {}).nat_port, 40000)
+  t:eq((d.packet or ""):match("\r\nm=([^\r\n]*)"), "audio 40002 RTP/AVP 0")
+end
+
+function Test_dnat_rewrites_the_answer(t)
+  local c = testing.load("helper.lua"):conn(DNAT)
+  local d = c:send("original", nat_invite("192.0.2.254", 40000))
+  t:eq(d.error, nil)
+  t:eq(d.packet and d.packet:match("^[^\r]*"), "INVITE sip:bob@198.51.100.2:5060 SIP/2.0", "request URI to the real server")
+  t:eq(header_of(d.packet, "To"), "<sip:bob@198.51.100.2:5060>")
+  t:eq(ports(d.expectations), "192.0.2.1:40000/audio 192.0.2.1:40001/audio", "alice's address is what bob reaches")
+  local r = c:send("reply", msg("SIP/2.0 200 OK", { "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1", "CSeq: 1 INVITE",
+    "Contact: <sip:bob@198.51.100.2:5060>", "Content-Type: application/sdp" },
+    "v=0\r\no=- 2 2 IN IP4 198.51.100.2\r\nc=IN IP4 198.51.100.2\r\nm=audio 30000 RTP/AVP 0\r\n"))
+  t:eq(header_of(r.packet, "Contact"), "<sip:bob@192.0.2.254:5060>")
+  t:eq(r.packet and r.packet:match("\r\nc=([^\r\n]*)"), "IN IP4 192.0.2.254")
+  t:eq(ports(r.expectations), "192.0.2.254:30000/audio 192.0.2.254:30001/audio", "bob's media via the public address")
+  t:eq((r.expectations[1] or {}).src, "192.0.2.1")
+  t:eq((r.expectations[1] or {}).nat_port, 30000)
+end
+
+function Test_snat_register(t)
+  local c = testing.load("helper.lua"):conn({ client = "192.0.2.1", server = "198.51.100.2", sport = 5062, dport = 5060,
+    l4 = "udp", nat = { client = "198.51.100.254" } })
+  local d = c:send("original", register(1, "<sip:alice@192.0.2.1:5070>", { "Expires: 3600" }))
+  t:eq(d.error, nil)
+  t:eq(ports(d.expectations), "198.51.100.254:5070/signalling")
+  local e = d.expectations[1] or {}
+  t:eq(e.nat_dir, "reply"); t:eq(e.nat_port, 5070); t:eq(e.helper, "sip"); t:eq(e.permanent, true)
+  t:eq(header_of(d.packet, "Contact"), "<sip:alice@198.51.100.254:5070>")
+  t:eq(header_of(d.packet, "Via"), "SIP/2.0/UDP 198.51.100.254:5062;branch=z9hG4bKr1")
+  -- the registrar confirms the translated contact: the expectation stays
+  local ok = c:send("reply", reply(200, 1, "REGISTER"):gsub("Contact: <sip:bob@192.0.2.2>", "Contact: <sip:alice@198.51.100.254:5070>;expires=3600"))
+  t:eq(#ok.removed, 0)
+end
+
+function Test_snat_without_sdp_owner_is_dropped(t)
+  local c = testing.load("helper.lua"):conn(SNAT)
+  local d = c:send("original", invite(1, "v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 40000 RTP/AVP 0\r\n"))
+  t:eq(d.verdict, "drop")
+end
