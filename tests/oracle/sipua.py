@@ -20,9 +20,13 @@ helper: the registrar refuses the REGISTER (401), bob refuses a call
 (486), alice cancels a ringing call (CANCEL, 487), then a call is
 answered, re-INVITEd before any media and hung up (BYE).
 
+Media goes to the address and port of the peer's SDP (c=, m=), so that a
+NAT helper's rewriting decides where it goes.
+
 Options (environment): SIPUA_ADVERTISE=ADDR puts ADDR instead of MYADDR
-in the client's Contact, Via and SDP (a NAT test's inside address);
-SIPUA_TIMEOUT seconds to wait for each message (default 3).
+in the client's Contact, Via and SDP; SIPUA_TIMEOUT seconds to wait for
+each message (default 3); SIPUA_LOG=FILE appends every SIP message
+received to FILE (a NAT test checks what each side saw).
 """
 import os, random, socket, sys, time
 
@@ -33,6 +37,13 @@ FAM = socket.AF_INET6 if V6 else socket.AF_INET
 IPV = "IP6" if V6 else "IP4"
 TIMEOUT = float(os.environ.get("SIPUA_TIMEOUT", "3"))
 ADV = os.environ.get("SIPUA_ADVERTISE", ME)
+LOG = os.environ.get("SIPUA_LOG")
+
+
+def note(text):
+    if LOG:
+        with open(LOG, "a") as f:
+            f.write(text + "\n----\n")
 
 
 def host(a, port=None):
@@ -65,6 +76,7 @@ def recv(s, want):
     while True:
         data, src = s.recvfrom(65535)
         text = data.decode(errors="replace")
+        note(text)
         if want in text.split("\r\n", 1)[0] or want in text:
             return text, src
 
@@ -74,6 +86,15 @@ def header(text, name):
         if line.lower().startswith(name.lower() + ":"):
             return line.split(":", 1)[1].strip()
     return ""
+
+
+def sdp_media(text):
+    """The connection address and the audio port of a message's SDP: where
+    the peer wants its media (after NAT rewriting, the translated one)."""
+    lines = text.split("\r\n")
+    addr = [l for l in lines if l.startswith("c=IN ")][0].split()[2]
+    port = int([l for l in lines if l.startswith("m=audio")][0].split()[1])
+    return addr, port
 
 
 def rtp(port_from, to, port_to, n=3):
@@ -148,10 +169,10 @@ def client():
                 break
         totag = ";tag=" + header(text, "To").split("tag=")[1]
         d.request("ACK", cseq=d.cseq, to_tag=totag)
-        peer_media = int([l for l in text.split("\r\n") if l.startswith("m=audio")][0].split()[1])
+        peer_addr, peer_media = sdp_media(text)
         ok &= expect_media(m)            # bob -> alice (alice's SDP)
         for k in (0, 1):                 # alice -> bob (bob's SDP), from other ports
-            rtp(media + 10 + k, PEER, peer_media + k)
+            rtp(media + 10 + k, peer_addr, peer_media + k)
         for x in m:
             x.close()
     d.request("BYE", to_tag=totag)
@@ -162,9 +183,9 @@ def client():
     m = [sock(40200), sock(40201)]
     callee.respond(text, src, 200, "OK", sdp(ADV, 40200))
     recv(inbound, "ACK")
-    peer_media = int([l for l in text.split("\r\n") if l.startswith("m=audio")][0].split()[1])
+    peer_addr, peer_media = sdp_media(text)
     for k in (0, 1):
-        rtp(40210 + k, PEER, peer_media + k)
+        rtp(40210 + k, peer_addr, peer_media + k)
     ok &= expect_media(m)
     bye, src = recv(inbound, "BYE")
     callee.respond(bye, src, 200, "OK")
@@ -180,6 +201,7 @@ def server():
     while True:
         text, src = s.recvfrom(65535)
         text = text.decode(errors="replace")
+        note(text)
         method = text.split(" ", 1)[0]
         if method == "REGISTER":
             c = header(text, "Contact")
@@ -190,10 +212,10 @@ def server():
             d.respond(text, src, 100, "Trying")
             d.respond(text, src, 180, "Ringing")
             d.respond(text, src, 200, "OK", sdp(ME, media))
-            alice_media = int([l for l in text.split("\r\n") if l.startswith("m=audio")][0].split()[1])
+            alice_addr, alice_media = sdp_media(text)
             recv(s, "ACK")
             for k in (0, 1):
-                rtp(media + k, PEER, alice_media + k)
+                rtp(media + k, alice_addr, alice_media + k)
         elif method == "BYE":
             d.respond(text, src, 200, "OK")
             break
@@ -206,9 +228,9 @@ def server():
     text, _ = recv(s, " 200 ")
     totag = ";tag=" + header(text, "To").split("tag=")[1]
     out.request("ACK", cseq=out.cseq, to_tag=totag)
-    alice_media = int([l for l in text.split("\r\n") if l.startswith("m=audio")][0].split()[1])
+    alice_addr, alice_media = sdp_media(text)
     for k in (0, 1):
-        rtp(30200 + k, caddr, alice_media + k)
+        rtp(30200 + k, alice_addr, alice_media + k)
     time.sleep(0.3)
     out.request("BYE", to_tag=totag)
     recv(s, "BYE")
@@ -262,6 +284,7 @@ def server_teardown():
     while True:
         text, src = s.recvfrom(65535)
         text = text.decode(errors="replace")
+        note(text)
         method = text.split(" ", 1)[0]
         if method == "REGISTER":
             d.respond(text, src, 401, "Unauthorized")
