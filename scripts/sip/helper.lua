@@ -533,6 +533,8 @@ CTX = {
 local function on_packet(pkt, conn)
   local n = pkt:len()
   if n == 0 then return end
+  local first = pkt:byte(1)
+  if not is_alpha(first) then return end -- RTP or other binary on a connection that got the helper
   conn:set_timeout(options.get("sip_timeout"))
   if n < 11 then return end -- shorter than "SIP/2.0 200"
   local ctx = setmetatable({ pkt = pkt, conn = conn, st = conn:state(), dir = pkt:dir(), ipv6 = pkt:l3() == "ipv6",
