@@ -111,7 +111,8 @@ call() {
   local name=$1 c=$2 dial=$3 s=$4 tmo=${5:-5}
   inns "$SRV" env SIPUA_TIMEOUT=$tmo SIPUA_LOG="$W/srv-$name.sip" timeout 40 python3 "$UA" server "$s" "$c" >"$W/srv-$name.log" 2>&1 &
   local sp=$!
-  sleep 0.5
+  # python starts slowly under TCG: the server must listen before the first REGISTER
+  for _ in $(seq 100); do inns "$SRV" ss -lun | grep -q ":5060 " && break; sleep 0.1; done
   inns "$CLI" env SIPUA_TIMEOUT=$tmo SIPUA_LOG="$W/cli-$name.sip" timeout 40 python3 "$UA" client "$c" "$dial" >"$W/cli-$name.log" 2>&1
   local rc=$?
   wait $sp || rc=1

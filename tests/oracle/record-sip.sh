@@ -56,7 +56,7 @@ record_once() {
   sleep 0.2
   inns $SRV $PY "$HERE/sipua.py" server "$peer" "$me" $mode &
   local sp=$!
-  sleep 0.3
+  for _ in $(seq 100); do inns $SRV ss -lun | grep -q ":5060 " && break; sleep 0.05; done
   local rc=0
   timeout 30 ip netns exec $CLI $PY "$HERE/sipua.py" client "$me" "$peer" $mode || rc=$?
   wait $sp || rc=1
