@@ -115,6 +115,7 @@ call() {
   for _ in $(seq 100); do inns "$SRV" ss -lun | grep -q ":5060 " && break; sleep 0.1; done
   inns "$CLI" env SIPUA_TIMEOUT=$tmo SIPUA_LOG="$W/cli-$name.sip" timeout 40 python3 "$UA" client "$c" "$dial" >"$W/cli-$name.log" 2>&1
   local rc=$?
+  (( rc == 0 )) || kill $sp 2>/dev/null  # a failed client leaves the server waiting
   wait $sp || rc=1
   return $rc
 }
