@@ -66,7 +66,7 @@ local TestConn = {}
 ---@param opts? {ctinfo?: ctlua.CTInfo, seq?: integer}
 ---@return ctlua.testing.Result
 function TestConn:send(dir, payload, opts) end
----The connection's live expectations (inserted at once, not removed).
+---The connection's live expectations (inserted, or sent with a verdict; not removed).
 ---@return ctlua.testing.Expectation[]
 function TestConn:expectations() end
 

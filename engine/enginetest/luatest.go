@@ -431,13 +431,19 @@ func luaSend(L *lua.LState) int {
 	}
 	t := decisionTable(L, &d, p, lc.h.x.Inserted)
 	t.RawSetString("removed", expectationList(L, lc.h.x.Removed))
+	// The verdict's expectations become live, as the kernel (NFQA_EXP)
+	// and replay make them: c:expectations() and expect.list see them.
+	for i := range d.Expectations {
+		lc.h.x.Expect(c, &d.Expectations[i]) //nolint:errcheck // a clash is the kernel's silent refusal
+	}
+	lc.h.x.Inserted = nil
 	L.Push(t)
 	return 1
 }
 
 // luaExpectations implements c:expectations(): the connection's live
-// expectations (inserted at once and not removed), oldest first, in the
-// shape of a result's expectations.
+// expectations (inserted at once or sent with a verdict, and not
+// removed), oldest first, in the shape of a result's expectations.
 func luaExpectations(L *lua.LState) int {
 	lc := L.CheckUserData(1).Value.(*luaConn)
 	live, _ := lc.h.x.Expectations(lc.c)

@@ -284,6 +284,12 @@ local function expect_register_nat(ctx, spec, addr, port, hi, after)
     log.warn("cannot add expectation for the registration: all ports in use, dropping")
     return "drop"
   end
+  if ctx.conn:has_status("confirmed") then
+    -- The port is ours; let the expectation travel with the verdict
+    -- instead, the only way kernels since 2026 attach its helper.
+    expect.remove{ policy = "signalling", dst = newaddr, dport = p, l4 = spec.l4 }
+    expect.create(spec)
+  end
   if newaddr ~= addr or p ~= port then edit(ctx, hi, after - 1, host(newaddr) .. ":" .. p) end
   return nil
 end
@@ -307,7 +313,9 @@ local function register_request(ctx, cseq)
     if ctx.edits then
       if expect_register_nat(ctx, spec, addr, port, hi, after) then return "drop" end
     else
-      local ok, err = add(ctx, spec)
+      -- With the verdict (NFQA_EXP): since 2026 kernels attach an
+      -- expectation's helper only on that path, not over ctnetlink.
+      local ok, err = expect.create(spec)
       if not ok then
         log.warn("cannot add expectation for the registration, dropping", { error = err })
         return "drop"
