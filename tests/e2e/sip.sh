@@ -108,7 +108,7 @@ dropped() { inns "$FW" nft list counter inet filter dropped 2>/dev/null | awk '/
 # client got all media and the call. Each side logs what it received to
 # $W/{cli,srv}-NAME.sip.
 call() {
-  local name=$1 c=$2 dial=$3 s=$4 tmo=${5:-5}
+  local name=$1 c=$2 dial=$3 s=$4 tmo=${5:-15}  # TCG with another VM on the host: seconds per message
   inns "$SRV" env SIPUA_TIMEOUT=$tmo SIPUA_LOG="$W/srv-$name.sip" timeout 40 python3 "$UA" server "$s" "$c" >"$W/srv-$name.log" 2>&1 &
   local sp=$!
   # python starts slowly under TCG: the server must listen before the first REGISTER
@@ -128,6 +128,8 @@ saw_expect() {
 
 debug() {
   echo "--- debug ($1): client"; tail -5 "$W/cli-$1.log"; echo "--- server"; tail -5 "$W/srv-$1.log"
+  echo "--- debug: start lines the client received"; grep -aE "^(SIP/2.0|[A-Z]+ sip:)" "$W/cli-$1.sip" 2>/dev/null | tail -5
+  echo "--- debug: start lines the server received"; grep -aE "^(SIP/2.0|[A-Z]+ sip:)" "$W/srv-$1.sip" 2>/dev/null | tail -5
   echo "--- debug: expectations"; inns "$FW" conntrack -L expect 2>&1 | head
   echo "--- debug: expect events"; tail -8 "$W/expect.log"
   echo "--- debug: ctlua"; tail -20 "$W/ctlua.log"
