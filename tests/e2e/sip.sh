@@ -111,6 +111,7 @@ call() {
   local name=$1 c=$2 dial=$3 s=$4 tmo=${5:-15}  # TCG with another VM on the host: seconds per message
   inns "$SRV" env SIPUA_TIMEOUT=$tmo SIPUA_LOG="$W/srv-$name.sip" timeout 40 python3 "$UA" server "$s" "$c" >"$W/srv-$name.log" 2>&1 &
   local sp=$!
+  inns "$FW" timeout 60 tcpdump -i any -n -U -w "$W/fw-$name.pcap" udp port 5060 2>/dev/null &
   # python starts slowly under TCG: the server must listen before the first REGISTER
   for _ in $(seq 100); do inns "$SRV" ss -lun | grep -q ":5060 " && break; sleep 0.1; done
   inns "$CLI" env SIPUA_TIMEOUT=$tmo SIPUA_LOG="$W/cli-$name.sip" timeout 40 python3 "$UA" client "$c" "$dial" >"$W/cli-$name.log" 2>&1
@@ -128,6 +129,7 @@ saw_expect() {
 
 debug() {
   echo "--- debug ($1): client"; tail -5 "$W/cli-$1.log"; echo "--- server"; tail -5 "$W/srv-$1.log"
+  echo "--- debug: SIP on the firewall's interfaces"; tcpdump -r "$W/fw-$1.pcap" -n 2>/dev/null | head -12
   echo "--- debug: start lines the client received"; grep -aE "^(SIP/2.0|[A-Z]+ sip:)" "$W/cli-$1.sip" 2>/dev/null | tail -5
   echo "--- debug: start lines the server received"; grep -aE "^(SIP/2.0|[A-Z]+ sip:)" "$W/srv-$1.sip" 2>/dev/null | tail -5
   echo "--- debug: expectations"; inns "$FW" conntrack -L expect 2>&1 | head
