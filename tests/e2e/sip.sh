@@ -130,6 +130,8 @@ saw_expect() {
 debug() {
   echo "--- debug ($1): client"; tail -5 "$W/cli-$1.log"; echo "--- server"; tail -5 "$W/srv-$1.log"
   echo "--- debug: SIP on the firewall's interfaces"; tcpdump -r "$W/fw-$1.pcap" -n 2>/dev/null | head -12
+  echo "--- debug: the server's UDP counters"; inns "$SRV" nstat -az 2>/dev/null | grep -E "Udp6?(InDatagrams|NoPorts|InErrors|InCsumErrors)"
+  echo "--- debug: the server's sockets"; inns "$SRV" ss -lunp 2>/dev/null
   echo "--- debug: start lines the client received"; grep -aE "^(SIP/2.0|[A-Z]+ sip:)" "$W/cli-$1.sip" 2>/dev/null | tail -5
   echo "--- debug: start lines the server received"; grep -aE "^(SIP/2.0|[A-Z]+ sip:)" "$W/srv-$1.sip" 2>/dev/null | tail -5
   echo "--- debug: expectations"; inns "$FW" conntrack -L expect 2>&1 | head
