@@ -109,12 +109,14 @@ dropped() { inns "$FW" nft list counter inet filter dropped 2>/dev/null | awk '/
 # $W/{cli,srv}-NAME.sip.
 call() {
   local name=$1 c=$2 dial=$3 s=$4 tmo=${5:-15}  # TCG with another VM on the host: seconds per message
-  inns "$SRV" env SIPUA_TIMEOUT=$tmo SIPUA_LOG="$W/srv-$name.sip" timeout 40 python3 "$UA" server "$s" "$c" >"$W/srv-$name.log" 2>&1 &
+  inns "$SRV" env SIPUA_TIMEOUT=$tmo SIPUA_LOG="$W/srv-$name.sip" timeout 300 python3 "$UA" server "$s" "$c" >"$W/srv-$name.log" 2>&1 &
   local sp=$!
   inns "$FW" timeout 60 tcpdump -i any -n -U -w "$W/fw-$name.pcap" udp port 5060 2>/dev/null &
-  # python starts slowly under TCG: the server must listen before the first REGISTER
-  for _ in $(seq 100); do inns "$SRV" ss -lun | grep -q ":5060 " && break; sleep 0.1; done
-  inns "$CLI" env SIPUA_TIMEOUT=$tmo SIPUA_LOG="$W/cli-$name.sip" timeout 40 python3 "$UA" client "$c" "$dial" >"$W/cli-$name.log" 2>&1
+  # python starts slowly under TCG (a whole call takes up to a minute with
+  # other VMs on the host): the server must listen before the first REGISTER
+  local t0=$SECONDS
+  while (( SECONDS - t0 < 120 )); do inns "$SRV" ss -lun | grep -q ":5060 " && break; sleep 0.2; done
+  inns "$CLI" env SIPUA_TIMEOUT=$tmo SIPUA_LOG="$W/cli-$name.sip" timeout 300 python3 "$UA" client "$c" "$dial" >"$W/cli-$name.log" 2>&1
   local rc=$?
   (( rc == 0 )) || kill $sp 2>/dev/null  # a failed client leaves the server waiting
   wait $sp || rc=1
