@@ -178,16 +178,25 @@ for mode in plain snat dnat; do
       [[ $fam == ipv4 ]] && { echo "--- conntrack after the ipv4 call:"; inns "$FW" conntrack -L -p udp 2>/dev/null | head -20; }
     fi
     # the rewritten SIP and SDP, as each side saw it
+    hc=$c hs=$s
+    [[ $fam == ipv6 ]] && hc="[$c]" hs="[$s]"
     case $mode in
     snat)
       if grep -q "c=IN IP[46] $in" "$W/srv-$name.sip" && grep -q "Contact: <sip:alice@$( [[ $fam == ipv6 ]] && echo "\[$in\]" || echo "$in"):5070>" "$W/srv-$name.sip" \
          && ! grep -E "^(Contact|Via|c=|o=)" "$W/srv-$name.sip" | grep -qF "$c"; then
         ok "$name: bob saw alice's SDP, Contact and Via at the masquerade address, never her inside address $c"
-      else bad "$name: bob saw alice's inside address or no rewritten SDP/Contact"; grep -nE "$c|^c=|Contact" "$W/srv-$name.sip" | head; fi ;;
+      else bad "$name: bob saw alice's inside address or no rewritten SDP/Contact"; grep -nE "$c|^c=|Contact" "$W/srv-$name.sip" | head; fi
+      if grep -qF "INVITE sip:alice@$hc:5070 " "$W/cli-$name.sip" && grep -E "^Via:" "$W/cli-$name.sip" | grep -qF "$hc:5062" \
+         && ! grep -E "^(INVITE|Via:)" "$W/cli-$name.sip" | grep -qF "$in"; then
+        ok "$name: alice saw the responses' Via and bob's incoming call at her inside address, never the masquerade address"
+      else bad "$name: alice saw the masquerade address in Via or the incoming call's URI"; grep -nE "^(INVITE|Via:)" "$W/cli-$name.sip" | head; fi ;;
     dnat)
       if grep -q "c=IN IP[46] $out" "$W/cli-$name.sip" && ! grep -E "^(Contact|Via|c=|o=)" "$W/cli-$name.sip" | grep -qF "$s"; then
         ok "$name: alice saw bob's SDP, Contact and Via at the firewall's address, never his real address $s"
-      else bad "$name: alice saw bob's real address or no rewritten SDP"; grep -nE "$s|^c=|Contact" "$W/cli-$name.sip" | head; fi ;;
+      else bad "$name: alice saw bob's real address or no rewritten SDP"; grep -nE "$s|^c=|Contact" "$W/cli-$name.sip" | head; fi
+      if grep -qF "INVITE sip:bob@$hs:5060 " "$W/srv-$name.sip" && ! grep -E "^(INVITE|BYE|To:)" "$W/srv-$name.sip" | grep -qF "$out"; then
+        ok "$name: bob saw the request URI and To at his real address, never the firewall's"
+      else bad "$name: bob saw the firewall's address in a request URI or To"; grep -nE "^(INVITE|BYE|To:)" "$W/srv-$name.sip" | head; fi ;;
     esac
   done
 done
