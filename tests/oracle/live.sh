@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # live.sh - the kernel oracle on the running kernel: record real FTP,
 # TFTP and SIP traffic anew with the kernel's own helpers attached
-# (record-ftp.sh, record-tftp.sh, record-sip.sh), then replay the captures through the
-# shipped Lua helpers and compare the expectations (go test ./tests/oracle
-# with CTLUA_ORACLE_DIR). The committed fixtures are not touched.
+# (record-ftp.sh, record-tftp.sh, record-sip.sh), then replay the
+# captures through the shipped Lua helpers and compare the expectations
+# (go test ./tests/oracle with CTLUA_ORACLE_DIR). The committed fixtures
+# are not touched.
 #
 #   sudo tests/oracle/live.sh        (tests/run.sh runs it as root)
 #   CTLUA_ORACLE_KEEP=1 ...          keep the captures (the path is printed)
 #
 # Needs root, network namespaces, the kernel's nf_conntrack_ftp,
-# nf_conntrack_tftp and nf_conntrack_sip, and the programs the recorders name (installed with
-# apt-get when missing).
+# nf_conntrack_tftp and nf_conntrack_sip, and the programs the recorders
+# name (installed with apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [[ -d /usr/local/go/bin ]] && export PATH=/usr/local/go/bin:$PATH
