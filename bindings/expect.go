@@ -26,6 +26,8 @@ var expectFields = map[string]bool{
 // it.
 func openExpect(L *lua.LState, s *engine.Session) lua.LValue {
 	return L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
+		"list":   expectList(s),
+		"remove": expectRemove(s),
 		"create": func(L *lua.LState) int {
 			c := call(L, s, "expect.create")
 			spec := L.CheckTable(1)

@@ -9,6 +9,7 @@ import (
 // checksums fixed in Go.
 func openNAT(L *lua.LState, s *engine.Session) lua.LValue {
 	return L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
+		"replace_many": natReplaceMany(s),
 		// nat.replace(pkt, i, j, bytes) replaces the payload bytes i..j
 		// (1-based, inclusive, what pkt:sub(i, j) returns, in the payload
 		// as rewritten so far); j = i - 1 inserts before i.

@@ -25,6 +25,17 @@ func CheckBudget(d time.Duration) error {
 	return nil
 }
 
+// ChunkBudget returns the bound on a script's chunk (its top level) for a
+// callback budget b: ten times b, and at least a second. The chunk runs
+// off the packet path (check, load, reload, a replaced worker's sandbox),
+// so it need not fit a packet's budget; it must be bounded, and the same
+// for `ctlua check` and the daemon. A tighter bound made a trivial script
+// fail to load when the host stalled the daemon for 50 ms (seen under
+// emulation on a busy machine).
+func ChunkBudget(b time.Duration) time.Duration {
+	return max(10*b, time.Second)
+}
+
 // Defaults of the other sandbox bounds in Config.
 const (
 	DefaultStateBytes     = 64 << 20

@@ -30,7 +30,7 @@ type instance struct {
 }
 
 // newInstance builds a sandbox for h and runs the script's chunk there,
-// within the time budget: the same bound for `ctlua check`, a load and a
+// within ChunkBudget: the same bound for `ctlua check`, a load and a
 // worker's first packet of a version. h may be nil while checking a
 // script whose declaration is not known yet.
 func (e *Engine) newInstance(h *Helper, file string, proto *lua.FunctionProto) (*instance, error) {
@@ -42,7 +42,8 @@ func (e *Engine) newInstance(h *Helper, file string, proto *lua.FunctionProto) (
 	}
 	in.sb = sb
 	L := sb.L
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Budget)
+	limit := ChunkBudget(e.cfg.Budget)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	L.SetContext(ctx)
 	fn := L.NewFunctionFromProto(proto)
 	fn.Env = sb.env
@@ -54,7 +55,7 @@ func (e *Engine) newInstance(h *Helper, file string, proto *lua.FunctionProto) (
 		se := scriptError(helperName(h), file, KindLoad, err)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			se.Kind = KindTimeout
-			se.Msg = fmt.Sprintf("script chunk ran past its time budget (%s): %s", e.cfg.Budget, se.Msg)
+			se.Msg = fmt.Sprintf("script chunk ran past its load budget (%s: ten times the callback budget, at least 1s): %s", limit, se.Msg)
 		}
 		return nil, se
 	}

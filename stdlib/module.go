@@ -152,3 +152,94 @@ var parseFuncs = map[string]lua.LGFunction{
 		return 3
 	},
 }
+
+func init() {
+	parseFuncs["sip_header"] = luaSIPHeader
+	parseFuncs["sip_uri"] = luaSIPURI
+	parseFuncs["sip_param"] = luaSIPParam
+	parseFuncs["sdp_line"] = luaSDPLine
+	parseFuncs["sip_hostport"] = luaSIPHostPort
+}
+
+// luaSIPHostPort is parse.sip_hostport(src, init): addr, port, next of a
+// host[:port] (a Via's sent-by).
+func luaSIPHostPort(L *lua.LState) int {
+	b, off := args(L)
+	a, port, next, err := SIPHostPort(b, off)
+	if err != nil {
+		return failed(L, err)
+	}
+	L.Push(lua.LString(a.String()))
+	L.Push(lua.LNumber(port))
+	pushNext(L, next)
+	return 3
+}
+
+// luaSIPHeader is parse.sip_header(src, init, name): i, j, next of the
+// first header called name (or its compact form), or nil.
+func luaSIPHeader(L *lua.LState) int {
+	b, off := args(L)
+	start, end, next, ok := SIPHeader(b, off, L.CheckString(3))
+	if !ok {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(lua.LNumber(start + 1))
+	L.Push(lua.LNumber(end))
+	pushNext(L, next)
+	return 3
+}
+
+// luaSIPURI is parse.sip_uri(src, init): addr, port, i, next of the first
+// sip: URI on the line, where src:sub(i, next - 1) is its host[:port].
+func luaSIPURI(L *lua.LState) int {
+	b, off := args(L)
+	a, port, start, next, err := SIPURI(b, off)
+	if err != nil {
+		return failed(L, err)
+	}
+	L.Push(lua.LString(a.String()))
+	L.Push(lua.LNumber(port))
+	L.Push(lua.LNumber(start + 1))
+	pushNext(L, next)
+	return 4
+}
+
+// luaSIPParam is parse.sip_param(src, init, name): i, j of the value of
+// the header parameter name (e.g. "expires="), or nil.
+func luaSIPParam(L *lua.LState) int {
+	b, off := args(L)
+	start, end, ok := SIPParam(b, off, L.CheckString(3))
+	if !ok {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(lua.LNumber(start + 1))
+	L.Push(lua.LNumber(end))
+	return 2
+}
+
+// luaSDPLine is parse.sdp_line(src, init, key [, stop]): i, j, next of the
+// value of the first SDP line "key=", or nil (also when a "stop=" line
+// comes first).
+func luaSDPLine(L *lua.LState) int {
+	b, off := args(L)
+	key := L.CheckString(3)
+	stop := L.OptString(4, "")
+	if len(key) != 1 || len(stop) > 1 {
+		L.ArgError(3, "key and stop must be one letter, as in \"c\" for c= lines")
+	}
+	var s byte
+	if stop != "" {
+		s = stop[0]
+	}
+	start, end, next, ok := SDPLine(b, off, key[0], s)
+	if !ok {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(lua.LNumber(start + 1))
+	L.Push(lua.LNumber(end))
+	pushNext(L, next)
+	return 3
+}

@@ -35,4 +35,35 @@ function expect.insert(spec) end
 ---@return string? err
 function expect.hunt(spec) end
 
+---@class ctlua.ExpectFilter
+---@field policy? string|string[] a name or a list of names
+---@field l4? "tcp"|"udp"
+---@field src? string
+---@field dst? string
+---@field sport? integer
+---@field dport? integer
+
+---@class ctlua.LiveExpectation
+---@field src? string nil for any
+---@field dst string
+---@field sport? integer nil for any
+---@field dport integer
+---@field l4 "tcp"|"udp"
+---@field policy string
+---@field helper? string
+---@field permanent boolean
+---@field inactive boolean
+
+---Lists the connection's live expectations that pass the filter, oldest first.
+---@param filter? ctlua.ExpectFilter
+---@return ctlua.LiveExpectation[]|nil list
+---@return string? err
+function expect.list(filter) end
+
+---Removes the connection's live expectations that pass the filter (all without one); returns how many.
+---@param filter? ctlua.ExpectFilter
+---@return integer? removed
+---@return string? err
+function expect.remove(filter) end
+
 return expect

@@ -17,4 +17,12 @@ function nat.replace(pkt, i, j, bytes) end
 ---@return string
 function nat.payload() end
 
+---Applies several replacements {i, j, bytes} at once, each in the positions
+---of the payload before any of them; they must not overlap.
+---@param pkt ctlua.Packet
+---@param edits [integer, integer, string][]
+---@return true|nil ok
+---@return string? err
+function nat.replace_many(pkt, edits) end
+
 return nat

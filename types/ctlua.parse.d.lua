@@ -71,6 +71,53 @@ function parse.line(src, init) end
 ---@return string value_or_err
 ---@return integer next
 function parse.header(src, init) end
+---The first SIP header called name (or its compact form, e.g. "m" for
+---Contact) on a line at or after init, like nf_conntrack_sip: i, j of its
+---value (folded lines included) and the position after the header; nil
+---when absent.
+---@param src string|ctlua.Packet
+---@param init integer
+---@param name string
+---@return integer? i
+---@return integer? j
+---@return integer? next
+function parse.sip_header(src, init, name) end
+---The address of the first "sip:" URI on the line at init: addr, port
+---(5060 when absent; 1024..65535), the position of the host and the
+---position after host[:port].
+---@param src string|ctlua.Packet
+---@param init integer
+---@return string? addr
+---@return integer|string port_or_err
+---@return integer? i
+---@return integer? next
+function parse.sip_uri(src, init) end
+---host[:port] at init (a Via's sent-by): a dotted quad or a bracketed
+---IPv6 address, the port 1024..65535 (5060 when absent).
+---@param src string|ctlua.Packet
+---@param init integer
+---@return string? addr
+---@return integer|string port_or_err
+---@return integer? next
+function parse.sip_hostport(src, init) end
+---i, j of the value of a header parameter such as "expires=" in the
+---header value at init, before the first ','; nil when absent.
+---@param src string|ctlua.Packet
+---@param init integer
+---@param name string
+---@return integer? i
+---@return integer? j
+function parse.sip_param(src, init, name) end
+---i, j and next of the value of the first SDP line "key=" at or after
+---init; nil when absent or when a "stop=" line comes first.
+---@param src string|ctlua.Packet
+---@param init integer
+---@param key string
+---@param stop? string
+---@return integer? i
+---@return integer? j
+---@return integer? next
+function parse.sdp_line(src, init, key, stop) end
 
 ---The argument of an IRC DCC request after its type ("SEND "), as the
 ---kernel's nf_conntrack_irc reads it: a word, the address as a decimal

@@ -24,6 +24,7 @@
 ---@field verdict "accept"|"drop"
 ---@field error? string
 ---@field expectations ctlua.testing.Expectation[]
+---@field removed ctlua.testing.Expectation[] what expect.remove removed
 ---@field logs {level: string, msg: string, fields: table<string, string>}[]
 ---@field packet? string the rewritten payload
 ---@field checksums_ok? boolean
@@ -65,6 +66,9 @@ local TestConn = {}
 ---@param opts? {ctinfo?: ctlua.CTInfo, seq?: integer}
 ---@return ctlua.testing.Result
 function TestConn:send(dir, payload, opts) end
+---The connection's live expectations (inserted, or sent with a verdict; not removed).
+---@return ctlua.testing.Expectation[]
+function TestConn:expectations() end
 
 local testing = {}
 

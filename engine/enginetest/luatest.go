@@ -242,7 +242,8 @@ func registerTypes(L *lua.LState) {
 	}))
 	cm := L.NewTypeMetatable("testing.conn")
 	L.SetField(cm, "__index", L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
-		"send": luaSend,
+		"send":         luaSend,
+		"expectations": luaExpectations,
 	}))
 }
 
@@ -332,6 +333,9 @@ func luaNewConn(L *lua.LState) int {
 			c.Status |= engine.StatusDstNAT | engine.StatusDstNATDone
 		}
 	}
+	if lua.LVAsBool(t.RawGetString("related")) { // created by an expectation
+		c.Status |= engine.StatusExpected
+	}
 	c.Helper = h.name
 	ud := L.NewUserData()
 	ud.Value = &luaConn{h: h, c: c, seq: [2]uint32{1000, 5000}}
@@ -420,13 +424,36 @@ func luaSend(L *lua.LState) int {
 	}
 	p := seg.Packet(ctinfo)
 	lc.seq[dir] = seq + uint32(len(payload))
-	lc.h.x.Inserted = nil
+	lc.h.x.Inserted, lc.h.x.Removed = nil, nil
 	d := lc.h.e.Handle(lc.h.name, p, c)
 	if d.Update.PrivateSet {
 		c.Private = d.Update.Private
 	}
-	L.Push(decisionTable(L, &d, p, lc.h.x.Inserted))
+	t := decisionTable(L, &d, p, lc.h.x.Inserted)
+	t.RawSetString("removed", expectationList(L, lc.h.x.Removed))
+	// The verdict's expectations become live, as the kernel (NFQA_EXP)
+	// and replay make them: c:expectations() and expect.list see them.
+	for i := range d.Expectations {
+		lc.h.x.Expect(c, &d.Expectations[i]) //nolint:errcheck // a clash is the kernel's silent refusal
+	}
+	lc.h.x.Inserted = nil
+	L.Push(t)
 	return 1
+}
+
+// luaExpectations implements c:expectations(): the connection's live
+// expectations (inserted at once or sent with a verdict, and not
+// removed), oldest first, in the shape of a result's expectations.
+func luaExpectations(L *lua.LState) int {
+	lc := L.CheckUserData(1).Value.(*luaConn)
+	live, _ := lc.h.x.Expectations(lc.c)
+	L.Push(expectationList(L, live))
+	return 1
+}
+
+// expectationList returns es as a list of expectation tables.
+func expectationList(L *lua.LState, es []engine.Expectation) lua.LValue {
+	return decisionTable(L, &engine.Decision{}, &engine.Packet{}, es).RawGetString("expectations")
 }
 
 // decisionTable turns a decision into the table tests read; inserted are

@@ -285,7 +285,11 @@ func (q *Queue) handle(j *job) {
 	var exp *engine.Expectation
 	if len(d.Expectations) > 0 {
 		exp = &d.Expectations[0]
-		q.createExtra(j.conn, d.Expectations[1:])
+		// After the verdict: on a connection's first packet the master
+		// is confirmed only once the kernel reinjected it (synchronously,
+		// while it takes the verdict), and ctnetlink refuses an
+		// expectation for an unconfirmed master (ENOENT).
+		defer q.createExtra(j.conn, d.Expectations[1:])
 	}
 	helper := j.conn.Helper
 	if helper == "" {

@@ -1,5 +1,5 @@
 -- A top level that never ends.
--- want: load-error time budget
+-- want: load-error load budget
 local n = 0
 while true do end
 return {

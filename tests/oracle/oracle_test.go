@@ -1,6 +1,6 @@
 // Package oracle compares the shipped Lua helpers with the kernel's own
 // helpers: for every capture in scripts/*/testdata with a .expect file
-// (recorded by record-ftp.sh and record-tftp.sh from the kernel's
+// (recorded by record-ftp.sh, record-tftp.sh and record-sip.sh from the kernel's
 // conntrack events for the same traffic), the replay must create the same
 // expectations, in order. tests/oracle/live.sh records the traffic anew
 // on the running kernel and runs the comparison on it.

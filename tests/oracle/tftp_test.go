@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ctlua/ctlua/engine"
 	"github.com/ctlua/ctlua/runtime/replay"
 	"github.com/google/go-cmp/cmp"
 )
@@ -62,7 +63,11 @@ func replayLifecycle(t *testing.T, helper, pcap string) []lifecycle {
 		switch ev.Kind {
 		case replay.EventExpect:
 			out = append(out, lifecycle{"NEW", ev.Expect.Tuple.DstPort})
-		case replay.EventRelated, replay.EventExpectGone:
+		case replay.EventRelated:
+			if ev.Expect.Flags&engine.ExpectPermanent == 0 { // a permanent one stays
+				out = append(out, lifecycle{"DESTROY", ev.Expect.Tuple.DstPort})
+			}
+		case replay.EventExpectGone:
 			out = append(out, lifecycle{"DESTROY", ev.Expect.Tuple.DstPort})
 		}
 	})
