@@ -19,7 +19,9 @@
 #           image comes on a new connection to saned's data port.
 #   amanda  a scripted backup server on cli asks the client on srv
 #           (UDP 10080) for a backup and connects to the TCP ports of its
-#           CONNECT reply.
+#           CONNECT reply. Plain, and with the client behind DNAT (the
+#           helper hunts and rewrites the ports, the streams follow the
+#           master's NAT). SANE also with scanimage masqueraded.
 #
 # Controls: with the ctlua rules removed, every data connection fails.
 # Needs ngircd, sane-utils + libsane1 (saned, scanimage, the test backend)
@@ -77,6 +79,14 @@ table inet nat {
 	}
 }
 NFT
+  [[ $1 == dnat ]] && cat <<'NFT'
+table inet nat {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		iifname "f0" ip daddr 192.0.2.254 udp dport 10080 dnat ip to 198.51.100.2
+	}
+}
+NFT
   } >"$W/fw-$1.nft"
   inns "$FW" nft delete table inet filter 2>/dev/null; inns "$FW" nft delete table inet nat 2>/dev/null
   inns "$FW" conntrack -F >/dev/null 2>&1; inns "$FW" conntrack -F expect >/dev/null 2>&1
@@ -101,7 +111,7 @@ cat >"$W/ngircd.conf" <<CONF
 CONF
 inns "$SRV" ngircd -n -f "$W/ngircd.conf" >"$W/ngircd.log" 2>&1 &
 mkdir -p "$W/sane-srv" "$W/sane-cli"
-echo test >"$W/sane-srv/dll.conf"; echo 192.0.2.0/24 >"$W/sane-srv/saned.conf"
+echo test >"$W/sane-srv/dll.conf"; printf "192.0.2.0/24\n198.51.100.0/24\n" >"$W/sane-srv/saned.conf"  # the clients, also masqueraded
 cp /etc/sane.d/test.conf "$W/sane-srv/" 2>/dev/null || : >"$W/sane-srv/test.conf"
 echo net >"$W/sane-cli/dll.conf"; echo 198.51.100.2 >"$W/sane-cli/net.conf"
 # saned denies every client when the host name does not resolve (as in the
@@ -137,12 +147,13 @@ sane() {
   kill $tp; wait $tp 2>/dev/null
   [[ $(ls "$W"/scan-*.pnm 2>/dev/null | wc -l) == 2 ]]
 }
-# amanda: two backup requests, 3 + 4 streams.
+# amanda [ADDR]: two backup requests, 3 + 4 streams, to the client at
+# ADDR (default its own address; the firewall's under DNAT).
 amanda() {
   inns "$SRV" $PY "$ORACLE/amanda.py" client 198.51.100.2 >"$W/amclient.log" 2>&1 &
   local cp=$!
   for _ in $(seq 100); do grep -q ready "$W/amclient.log" && break; sleep 0.1; done
-  timeout -s KILL 60 ip netns exec "$CLI" $PY "$ORACLE/amanda.py" server 198.51.100.2 2 >"$W/amserver.log" 2>&1
+  timeout -s KILL 60 ip netns exec "$CLI" $PY "$ORACLE/amanda.py" server "${1:-198.51.100.2}" 2 >"$W/amserver.log" 2>&1
   kill $cp 2>/dev/null; wait $cp 2>/dev/null
   [[ $(grep -c " stream of the backup" "$W/amserver.log") == 7 ]]
 }
@@ -165,6 +176,15 @@ irc 198.51.100.254 && ok "irc, alice masqueraded: the offers name 198.51.100.254
   || { bad "irc, masqueraded: DCC failed"; tail -5 "$W/bob.log" "$W/alice.log"; tail -20 "$W/ctlua.log"; }
 grep NEW "$W/expect.log" | grep "helper=irc" | tail -n +$((n0 + 1)) | grep -q "dst=198.51.100.254 " \
   && ok "irc, masqueraded: the expectation is for the firewall's address" || { bad "irc, masqueraded: no expectation for 198.51.100.254"; tail -3 "$W/expect.log"; }
+
+sane && ok "sane, scanimage masqueraded: both images arrived (no NAT helper needed: the data connection is SNAT'ed like any)" \
+  || { bad "sane, masqueraded: scans failed"; tail -5 "$W/scanimage.log"; }
+
+# The Amanda client behind DNAT: the server asks the firewall's outside
+# address; the streams follow the master's NAT to the real client.
+firewall dnat
+amanda 192.0.2.254 && ok "amanda, client behind DNAT: 7 streams to the firewall's address reached the client" \
+  || { bad "amanda, DNAT: streams failed"; tail -5 "$W/amserver.log" "$W/amclient.log"; grep -i amanda "$W/ctlua.log" | tail -5; }
 
 # --- controls: without the ctlua rules the data connections are dropped ----------
 firewall plain
