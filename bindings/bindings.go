@@ -28,6 +28,7 @@ func Default() []engine.Module {
 		module{"ctlua.conntrack", openConntrack},
 		module{"ctlua.log", openLog},
 		module{"ctlua.options", openOptions},
+		module{"ctlua.iface", openIface},
 	}
 }
 

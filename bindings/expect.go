@@ -15,7 +15,7 @@ const maxExpectationsPerPacket = 16
 var expectFields = map[string]bool{
 	"src": true, "dst": true, "sport": true, "dport": true, "l4": true,
 	"policy": true, "permanent": true, "inactive": true, "helper": true,
-	"nat": true, "fn": true,
+	"nat": true, "fn": true, "src_mask": true,
 }
 
 // openExpect builds the expect module: expect.create{...} validates an
@@ -90,7 +90,7 @@ func buildExpectation(c *engine.Call, t *lua.LTable) (engine.Expectation, error)
 	var bad error
 	t.ForEach(func(k, _ lua.LValue) {
 		if ks, ok := k.(lua.LString); (!ok || !expectFields[string(ks)]) && bad == nil {
-			bad = fmt.Errorf("unknown field %s (known: dst, dport, fn, helper, inactive, l4, nat, permanent, policy, sport, src)", k)
+			bad = fmt.Errorf("unknown field %s (known: dst, dport, fn, helper, inactive, l4, nat, permanent, policy, sport, src, src_mask)", k)
 		}
 	})
 	if bad != nil {
@@ -110,6 +110,9 @@ func buildExpectation(c *engine.Call, t *lua.LTable) (engine.Expectation, error)
 	}
 	var err error
 	if e.Tuple.Src, e.Mask.Src, err = expectAddr(t, "src", ipv6, false); err != nil {
+		return e, err
+	}
+	if e.Mask.Src, err = expectSrcMask(t, e.Mask.Src, ipv6); err != nil {
 		return e, err
 	}
 	if e.Tuple.Dst, e.Mask.Dst, err = expectAddr(t, "dst", ipv6, true); err != nil {

@@ -4,6 +4,7 @@
 ---@class ctlua.ExpectSpec
 ---@field dst string destination address (required; the connection's family)
 ---@field src? string source address, nil for any
+---@field src_mask? string netmask for src ("255.255.255.0"), default all ones
 ---@field sport? integer nil for any
 ---@field dport? integer nil for any
 ---@field l4? "tcp"|"udp" default: the connection's

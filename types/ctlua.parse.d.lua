@@ -119,4 +119,16 @@ function parse.sip_param(src, init, name) end
 ---@return integer? next
 function parse.sdp_line(src, init, key, stop) end
 
+---The argument of an IRC DCC request after its type ("SEND "), as the
+---kernel's nf_conntrack_irc reads it: a word, the address as a decimal
+---integer, the port; at is the position of the address text, so
+---src:sub(at, next - 1) is "ADDR PORT".
+---@param src string|ctlua.Packet
+---@param init? integer
+---@return string? addr
+---@return integer|string port_or_err
+---@return integer at
+---@return integer next
+function parse.dcc(src, init) end
+
 return parse

@@ -55,9 +55,14 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	packets := fs.String("packets", "", "show only packets FROM-TO (numbers as in the # column; FROM- or -TO)")
 	fs.StringVar(&a.write, "write", "", "write the TCP and UDP packets as they leave ctlua (rewritten, dropped ones left out) to this pcap file")
 	watch := fs.Bool("watch", false, "replay again (and run the helper's *_test.lua) whenever the script, its tests, the capture or the config change")
+	var ifaceFlags multiFlag
+	fs.Var(&ifaceFlags, "iface", "a local interface address ctlua.iface reports, ADDR/PREFIX[,brd=B|+][,name=N][,secondary] (repeatable; default none)")
 	pos, status, done := parseArgs(fs, replaySynopsis, args, stdout, stderr)
 	if done {
 		return status
+	}
+	if msg := setReplayIfaces(ifaceFlags); msg != "" {
+		return usageError(stderr, fs, replaySynopsis, "%s", msg)
 	}
 	if msg := a.positional(pos); msg != "" {
 		return usageError(stderr, fs, replaySynopsis, "%s", msg)

@@ -36,6 +36,8 @@ oracle_topology() {
   inns $CLI ip link set v0 up; inns $SRV ip link set v1 up
   inns $CLI ethtool -K v0 tx off rx off >/dev/null 2>&1 || true
   for ipt in iptables ip6tables; do
+    # ORACLE_IPV4_ONLY=1: the kernel's helper exists for IPv4 only (irc).
+    [[ $ipt == ip6tables && ${ORACLE_IPV4_ONLY:-0} == 1 ]] ||
     inns $CLI $ipt -t raw -A OUTPUT -p $proto --dport $port -j CT --helper $helper ||
       { echo "oracle: $ipt: cannot attach the kernel's $helper helper (nf_conntrack_$helper missing?)" >&2; exit 1; }
     inns $CLI $ipt -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT

@@ -1,0 +1,119 @@
+package scripts_test
+
+import (
+	"testing"
+
+	"github.com/ctlua/ctlua/bindings"
+	"github.com/ctlua/ctlua/engine"
+	"github.com/ctlua/ctlua/engine/enginetest"
+)
+
+// twinCase is one packet of a helper benchmark: its direction, payload
+// and the expectations it must create.
+type twinCase struct {
+	name    string
+	reply   bool
+	payload string
+	expect  int
+}
+
+// benchTwin measures Engine.Handle for the shipped helper dir on a
+// connection client:sport -> server:dport, one sub-benchmark per case,
+// the non-matching packets (what a helper sees most) first.
+func benchTwin(b *testing.B, dir string, proto uint8, dport uint16, cases []twinCase) {
+	x := &enginetest.Expecter{}
+	e, err := engine.New(engine.Config{Workers: 1, Modules: modules(), Expecter: x})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.LoadFile(dir+"/helper.lua", nil); err != nil {
+		b.Fatal(err)
+	}
+	conn := enginetest.Conn(1, "192.0.2.1", "192.0.2.2", 40000, dport, proto)
+	for _, c := range cases {
+		s := enginetest.Segment{Src: "192.0.2.1", Dst: "192.0.2.2", Proto: proto, SrcPort: 40000, DstPort: dport, Seq: 1000, Payload: c.payload}
+		ctinfo := engine.CTEstablished
+		if c.reply {
+			s = enginetest.Segment{Src: "192.0.2.2", Dst: "192.0.2.1", Proto: proto, SrcPort: dport, DstPort: 40000, Seq: 1000, Payload: c.payload}
+			ctinfo = engine.CTEstablishedReply
+		}
+		pkt := s.Packet(ctinfo)
+		b.Run(c.name, func(b *testing.B) {
+			x.Inserted = nil
+			if d := e.Handle(dir, pkt, conn); len(x.Inserted) != c.expect || d.Err != nil {
+				b.Fatalf("decision: %d expectations (want %d), err %v", len(x.Inserted), c.expect, d.Err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				x.Inserted = x.Inserted[:0]
+				e.Handle(dir, pkt, conn)
+			}
+		})
+	}
+}
+
+func BenchmarkIRC(b *testing.B) {
+	benchTwin(b, "irc", engine.ProtoTCP, 6667, []twinCase{
+		{"pure-ack", false, "", 0},
+		{"chat-line", false, "PRIVMSG #ctlua :see you at the meeting tomorrow\r\n", 0},
+		{"from-server", true, ":irc.example.net 372 alice :- message of the day\r\n", 0},
+		{"DCC-SEND", false, "PRIVMSG bob :\x01DCC SEND notes.txt 3221225985 50000 1234\x01\r\n", 1},
+	})
+}
+
+func BenchmarkSANE(b *testing.B) {
+	benchTwin(b, "sane", engine.ProtoTCP, 6566, []twinCase{
+		{"pure-ack", false, "", 0},
+		{"request", false, "\x00\x00\x00\x04\x00\x00\x00\x01", 0},
+		{"image-reply", true, string(make([]byte, 1400)), 0},
+	})
+}
+
+func BenchmarkAmanda(b *testing.B) {
+	benchTwin(b, "amanda", engine.ProtoUDP, 10080, []twinCase{
+		{"request", false, "Amanda 2.6 REQ HANDLE 000-6c7a0001 SEQ 1001\nSERVICE sendbackup\n", 0},
+		{"ack", true, "Amanda 2.6 ACK HANDLE 000-6c7a0001 SEQ 1001\n", 0},
+		{"CONNECT", true, "Amanda 2.6 REP HANDLE 000-6c7a0001 SEQ 1001\nCONNECT DATA 50001 MESG 50002 INDEX 50003\n", 3},
+	})
+}
+
+// benchBroadcast measures a broadcast helper with a fixed interface
+// (192.0.2.1/24, broadcast 192.0.2.255): a unicast query (the interface
+// lookup finds nothing) and a query to the broadcast address.
+func benchBroadcast(b *testing.B, dir string, port uint16) {
+	a, err := bindings.ParseIfaceAddr("192.0.2.1/24,brd=+")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bindings.SetInterfaces([]bindings.IfaceAddr{a})
+	defer bindings.SetInterfaces(nil)
+	e, err := engine.New(engine.Config{Workers: 1, Modules: modules(), Expecter: &enginetest.Expecter{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.LoadFile(dir+"/helper.lua", nil); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, dst string
+		expect    int
+	}{{"unicast", "192.0.2.2", 0}, {"broadcast", "192.0.2.255", 1}} {
+		conn := enginetest.Conn(1, "192.0.2.1", c.dst, 40000, port, engine.ProtoUDP)
+		pkt := enginetest.Segment{Src: "192.0.2.1", Dst: c.dst, Proto: engine.ProtoUDP, SrcPort: 40000, DstPort: port,
+			Payload: "0123456789012345678901234567890123456789"}.Packet(engine.CTNew)
+		b.Run(c.name, func(b *testing.B) {
+			if d := e.Handle(dir, pkt, conn); len(d.Expectations) != c.expect || d.Err != nil {
+				b.Fatalf("decision: %d expectations (want %d), err %v", len(d.Expectations), c.expect, d.Err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				e.Handle(dir, pkt, conn)
+			}
+		})
+	}
+}
+
+func BenchmarkNetbiosNS(b *testing.B) { benchBroadcast(b, "netbios-ns", 137) }
+func BenchmarkSNMP(b *testing.B)      { benchBroadcast(b, "snmp", 161) }
