@@ -8,8 +8,9 @@
 # (tests/e2e/ftp.sh) plain, with the clients masqueraded and with the server
 # behind DNAT, NAT port hunting (tests/e2e/ftp-hunt.sh), TFTP
 # (tests/e2e/tftp.sh, plain, SNAT and DNAT in one VM), the daemon killed
-# under traffic (tests/e2e/kill.sh), SIP calls (tests/e2e/sip.sh) and a
-# smoke run of the
+# under traffic (tests/e2e/kill.sh), the kernel twins IRC, SANE, Amanda
+# (tests/e2e/kernel-twins.sh), NetBIOS-NS and SNMP (tests/e2e/broadcast.sh),
+# SIP calls (tests/e2e/sip.sh) and a smoke run of the
 # throughput benchmark (tests/bench/run.sh --smoke: every contender passes
 # traffic and no packet bypasses the helper; the speed is not judged).
 #
@@ -76,6 +77,8 @@ full_groups() {
   natgroup "FTP, server behind DNAT" dnat bash tests/e2e/ftp.sh
   group "FTP port hunting: two masqueraded clients announce one port" bash tests/e2e/ftp-hunt.sh
   group "SIGKILL under traffic: the queue is bypassed, a restarted daemon serves" bash tests/e2e/kill.sh
+  group "IRC, SANE, Amanda through a dropping firewall (IRC and SANE masqueraded, Amanda behind DNAT)" bash tests/e2e/kernel-twins.sh
+  group "NetBIOS-NS and SNMP broadcast answers (ctlua.iface from rtnetlink)" bash tests/e2e/broadcast.sh
   # A call takes 30-60 s under TCG: six set-ups and the controls need more
   # than run.sh's default 600 s on a busy host.
   step "SIP through a dropping firewall (plain, SNAT, DNAT; IPv4, IPv6)" env CTLUA_VM_TIMEOUT=1500 tests/vm/run.sh bash tests/e2e/sip.sh
