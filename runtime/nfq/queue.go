@@ -1,8 +1,6 @@
 package nfq
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ctlua/ctlua/engine"
-	nfqueue "github.com/florianl/go-nfqueue/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -63,50 +60,59 @@ type Stats struct {
 	// because their worker's lane was full; Abandoned those answered so
 	// because the engine did not return them in time.
 	Overflows, Abandoned uint64
+	// Inline counts the packets answered by the receive loop itself,
+	// without a lane: packets without payload for a helper that declared
+	// payload_only, when their lane had nothing unanswered.
+	Inline uint64
 }
 
 // A Queue pumps the packets of one NFQUEUE through the engine.
 type Queue struct {
 	e   *engine.Engine
 	cfg Config
-	nf  *nfqueue.Nfqueue
-	out sender
+	nl  *netlink.Conn
+	out link
 	log *slog.Logger
 
 	lanes   []*lane
+	free    chan *job // answered jobs, for reuse
 	mu      sync.RWMutex // guards stop against in-flight accounting
 	stop    bool
 	busy    sync.WaitGroup
 	pending atomic.Int64
-	cancel  context.CancelFunc
 	errc    chan error
 	done    chan struct{} // closed by Stop: ends the supervisor
+	pumped  chan struct{} // closed when the receive loop ends
+
+	// rout holds the verdicts the receive loop sends itself (packets
+	// answered at once), rdone the jobs among them; both are flushed
+	// once per received batch.
+	rout  []byte
+	rdone int
 
 	packets, verdicts, noCT, unparsable   atomic.Uint64
 	enobufs, sendErrors, extra, extraErrs atomic.Uint64
 	seqFixes, seqFixErrs                  atomic.Uint64
-	overflows, abandoned                  atomic.Uint64
+	overflows, abandoned, inline          atomic.Uint64
 }
 
-// sender sends verdict messages: the queue's netlink socket.
-type sender interface {
-	Send(m netlink.Message) (netlink.Message, error)
-}
-
+// A job is one queued packet on its way through a lane. Jobs are reused:
+// data holds the packet and its conntrack attribute, which pkt and conn
+// alias.
 type job struct {
 	id   uint32
 	pkt  engine.Packet
-	conn *engine.Conn
+	conn engine.Conn
 	// seqadj is the connection's sequence adjustment per direction, as
 	// the kernel reported it with the packet.
 	seqadj [2]seqAdjust
-	// answered is set (atomically, to 1) by whoever sends the packet's
-	// verdict first: its worker, the overflow path, the stuck-lane
-	// supervisor.
+	// answered is set (atomically, to 1) by whoever answers the packet
+	// first: its lane, the overflow path, the stuck-lane supervisor.
 	answered uint32
+	data     []byte
 }
 
-// Open binds the queue, asking the kernel for each packet's conntrack.
+// Open opens the queue's netlink socket. Start binds it.
 func Open(e *engine.Engine, cfg Config) (*Queue, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -114,31 +120,30 @@ func Open(e *engine.Engine, cfg Config) (*Queue, error) {
 	if cfg.ReadBuffer == 0 {
 		cfg.ReadBuffer = 8 << 20
 	}
-	flags := uint32(nfqueue.NfQaCfgFlagConntrack)
-	if cfg.FailOpen {
-		flags |= nfqueue.NfQaCfgFlagFailOpen
-	}
-	nf, err := nfqueue.Open(&nfqueue.Config{
-		NfQueue:      cfg.Queue,
-		MaxQueueLen:  cfg.MaxQueueLen,
-		MaxPacketLen: 0xffff,
-		Copymode:     nfqueue.NfQnlCopyPacket,
-		Flags:        flags,
-		NetNS:        cfg.NetNS,
-	})
+	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: cfg.NetNS})
 	if err != nil {
 		return nil, fmt.Errorf("nfqueue %d: open: %w", cfg.Queue, err)
 	}
-	if err := nf.Con.SetReadBuffer(cfg.ReadBuffer); err != nil {
+	if err := nl.SetReadBuffer(cfg.ReadBuffer); err != nil {
 		cfg.Logger.Warn("cannot set the queue's receive buffer", "queue", cfg.Queue, "error", err)
 	}
-	q := newQueue(e, cfg, nf.Con)
-	q.nf = nf
+	rc, err := nl.SyscallConn()
+	var l *nlLink
+	if err == nil {
+		l, err = newNLLink(rc, nl.Close)
+	}
+	if err != nil {
+		nl.Close()
+		return nil, fmt.Errorf("nfqueue %d: open: %w", cfg.Queue, err)
+	}
+	q := newQueue(e, cfg, l)
+	q.nl = nl
 	return q, nil
 }
 
-// newQueue sets up a queue's lanes; out sends its verdicts.
-func newQueue(e *engine.Engine, cfg Config, out sender) *Queue {
+// newQueue sets up a queue's lanes; out receives its packets and sends
+// its verdicts.
+func newQueue(e *engine.Engine, cfg Config, out link) *Queue {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -151,48 +156,44 @@ func newQueue(e *engine.Engine, cfg Config, out sender) *Queue {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 5 * time.Second
 	}
-	q := &Queue{e: e, cfg: cfg, out: out, log: cfg.Logger, done: make(chan struct{})}
+	q := &Queue{e: e, cfg: cfg, out: out, log: cfg.Logger, done: make(chan struct{}),
+		pumped: make(chan struct{}), errc: make(chan error, 1)}
 	for range e.Workers() {
 		q.lanes = append(q.lanes, &lane{ch: make(chan *job, cfg.LaneLen)})
 	}
+	q.free = make(chan *job, len(q.lanes)*cfg.LaneLen+batchLen)
 	return q
 }
 
-// Start binds the queue and starts serving it: packets go to the engine
-// and come back as verdicts. Bind errors (a kernel without the conntrack
-// glue, a queue another process reads) are returned here. Receive errors
-// after that arrive on Err.
+// Start binds the queue, asking the kernel for each packet's conntrack,
+// and starts serving it: packets go to the engine and come back as
+// verdicts. Bind errors (a kernel without the conntrack glue, a queue
+// another process reads) are returned here. Receive errors after that
+// arrive on Err.
 func (q *Queue) Start() error {
-	q.startLanes()
-	var inner context.Context
-	inner, q.cancel = context.WithCancel(context.Background())
-	q.errc = make(chan error, 1)
-	err := q.nf.RegisterWithErrorFunc(inner, q.hook, func(err error) int {
-		if errors.Is(err, unix.ENOBUFS) {
-			// The kernel dropped messages for us: count, keep going.
-			q.enobufs.Add(1)
-			return 0
-		}
-		if inner.Err() != nil {
-			return 1
-		}
-		var oe *netlink.OpError
-		if errors.As(err, &oe) && oe.Timeout() {
-			return 0
-		}
-		select {
-		case q.errc <- fmt.Errorf("nfqueue %d: receive: %w", q.cfg.Queue, err):
-		default:
-		}
-		return 1
-	})
-	if err != nil {
-		q.cancel()
-		q.stopLanes()
-		q.nf.Close()
+	if err := q.bind(); err != nil {
+		q.out.close()
 		return fmt.Errorf("nfqueue %d: bind: %w", q.cfg.Queue, err)
 	}
+	q.startLanes()
+	go q.pump()
 	return nil
+}
+
+// bind sends the queue's configuration in one NFQNL_MSG_CONFIG: bind,
+// copy mode, queue length and flags take effect together, so no packet
+// arrives without its conntrack.
+func (q *Queue) bind() error {
+	flags := uint32(nfqaCfgFlagConntrack)
+	if q.cfg.FailOpen {
+		flags |= nfqaCfgFlagFailOpen
+	}
+	maxLen := q.cfg.MaxQueueLen
+	if maxLen == 0 {
+		maxLen = 1024
+	}
+	_, err := q.nl.Execute(configMessage(q.cfg.Queue, 0xffff, maxLen, flags))
+	return err
 }
 
 // Err returns the channel on which a failed receive loop reports.
@@ -206,8 +207,8 @@ func (q *Queue) Stop() {
 	q.stop = true
 	q.mu.Unlock()
 	q.drain()
-	q.cancel()
-	q.nf.Close()
+	q.out.close()
+	<-q.pumped
 	q.stopLanes()
 }
 
@@ -226,75 +227,25 @@ func (q *Queue) drain() {
 	}
 }
 
-// hook runs on go-nfqueue's receive goroutine: it decodes and hands the
-// packet to the worker that owns its connection, or answers at once.
-func (q *Queue) hook(a nfqueue.Attribute) int {
-	if a.PacketID == nil {
-		return 0
-	}
-	q.packets.Add(1)
-	id := *a.PacketID
-	if a.Payload == nil {
-		q.unparsable.Add(1)
-		q.accept(id)
-		return 0
-	}
-	pkt, err := engine.ParsePacket(*a.Payload)
-	if err != nil {
-		q.unparsable.Add(1)
-		q.accept(id)
-		return 0
-	}
-	if a.Ct == nil || a.CtInfo == nil {
-		// No conntrack: the rule does not reference conntrack, or the
-		// kernel lacks the glue. Nothing a helper can do.
-		q.noCT.Add(1)
-		q.accept(id)
-		return 0
-	}
-	conn, seqadj, err := decodeConn(family(&pkt), *a.Ct)
-	if err != nil {
-		q.unparsable.Add(1)
-		q.log.Warn("cannot decode the packet's conntrack, accepting", "queue", q.cfg.Queue, "error", err)
-		q.accept(id)
-		return 0
-	}
-	pkt.CTInfo = engine.CTInfo(*a.CtInfo)
-	q.mu.RLock()
-	if q.stop {
-		q.mu.RUnlock()
-		q.accept(id)
-		return 0
-	}
-	q.busy.Add(1)
-	q.pending.Add(1)
-	q.mu.RUnlock()
-	j := &job{id: id, pkt: pkt, conn: conn, seqadj: seqadj}
-	select {
-	case q.lanes[q.e.Shard(conn)%len(q.lanes)].ch <- j:
-	default:
-		q.overflows.Add(1)
-		q.answerDefault(j)
-	}
-	return 0
-}
-
-// handle runs the helper and sends the verdict.
-func (q *Queue) handle(j *job) {
-	d := q.e.Handle(q.cfg.Helper, &j.pkt, j.conn)
+// handle runs the helper on j and appends its verdict message to b.
+func (q *Queue) handle(j *job, b []byte) []byte {
+	d := q.decision(j)
 	var exp *engine.Expectation
 	if len(d.Expectations) > 0 {
 		exp = &d.Expectations[0]
-		q.createExtra(j.conn, d.Expectations[1:])
-	}
-	helper := j.conn.Helper
-	if helper == "" {
-		helper = q.cfg.Helper
+		q.createExtra(&j.conn, d.Expectations[1:])
 	}
 	if j.conn.Master != nil && exp == nil {
 		// The kernel refuses CTA_HELP on an expected connection; send
 		// only the fields it accepts there.
 		d.Update.PrivateSet = false
+	}
+	if d.Packet == nil && exp == nil && d.Update.IsZero() {
+		return appendVerdict(b, q.cfg.Queue, family(&j.pkt), j.id, d.Verdict)
+	}
+	helper := j.conn.Helper
+	if helper == "" {
+		helper = q.cfg.Helper
 	}
 	fixed := q.fixSeqAdjust(j, d.Packet)
 	m, err := verdictMessage(q.cfg.Queue, family(&j.pkt), j.id, helper, &d, exp)
@@ -303,9 +254,9 @@ func (q *Queue) handle(j *job) {
 		if fixed {
 			q.restoreSeqAdjust(j)
 		}
-		m, _ = verdictMessage(q.cfg.Queue, unix.AF_INET, j.id, "", &engine.Decision{Verdict: engine.Accept}, nil)
+		return appendVerdict(b, q.cfg.Queue, family(&j.pkt), j.id, engine.Accept)
 	}
-	q.answer(j, m)
+	return appendMessage(b, m)
 }
 
 func (q *Queue) createExtra(conn *engine.Conn, exps []engine.Expectation) {
@@ -323,19 +274,6 @@ func (q *Queue) createExtra(conn *engine.Conn, exps []engine.Expectation) {
 	}
 }
 
-func (q *Queue) accept(id uint32) {
-	m, _ := verdictMessage(q.cfg.Queue, unix.AF_INET, id, "", &engine.Decision{Verdict: engine.Accept}, nil)
-	q.send(m)
-}
-
-func (q *Queue) send(m netlink.Message) {
-	q.verdicts.Add(1)
-	if _, err := q.out.Send(m); err != nil {
-		q.sendErrors.Add(1)
-		q.log.Error("cannot send verdict", "queue", q.cfg.Queue, "error", err)
-	}
-}
-
 // Stats returns the queue's counters.
 func (q *Queue) Stats() Stats {
 	return Stats{
@@ -343,7 +281,7 @@ func (q *Queue) Stats() Stats {
 		Unparsable: q.unparsable.Load(), ENOBUFS: q.enobufs.Load(), SendErrors: q.sendErrors.Load(),
 		ExtraExpectations: q.extra.Load(), ExtraExpectationErrors: q.extraErrs.Load(),
 		SeqAdjustFixes: q.seqFixes.Load(), SeqAdjustFixErrors: q.seqFixErrs.Load(),
-		Overflows: q.overflows.Load(), Abandoned: q.abandoned.Load(),
+		Overflows: q.overflows.Load(), Abandoned: q.abandoned.Load(), Inline: q.inline.Load(),
 	}
 }
 

@@ -10,38 +10,90 @@ import (
 
 	"github.com/ctlua/ctlua/engine"
 	"github.com/ctlua/ctlua/engine/enginetest"
-	nfqueue "github.com/florianl/go-nfqueue/v2"
 	"github.com/mdlayher/netlink"
 	lua "github.com/yuin/gopher-lua"
 )
 
-// fakeSocket records the verdicts a queue sends, by packet id.
-type fakeSocket struct {
+// fakeLink records the verdicts a queue sends, by packet id, and hands
+// it the datagrams put on in.
+type fakeLink struct {
+	in       chan []byte
 	mu       sync.Mutex
 	verdicts map[uint32][]engine.Verdict
+	order    []uint32 // packet ids in the order of their verdicts
+	sends    int
 }
 
-func (f *fakeSocket) Send(m netlink.Message) (netlink.Message, error) {
-	ad, err := netlink.NewAttributeDecoder(m.Data[4:])
-	if err != nil {
-		return m, err
+func newFakeLink() *fakeLink {
+	return &fakeLink{in: make(chan []byte, 1024), verdicts: map[uint32][]engine.Verdict{}}
+}
+
+func (f *fakeLink) recv(b *batch) error {
+	d, ok := <-f.in
+	if !ok {
+		return errClosed
 	}
-	for ad.Next() {
-		if ad.Type() == nfqaVerdictHdr {
-			b := ad.Bytes()
-			f.mu.Lock()
-			id := binary.BigEndian.Uint32(b[4:])
-			f.verdicts[id] = append(f.verdicts[id], engine.Verdict(binary.BigEndian.Uint32(b)))
-			f.mu.Unlock()
+	b.n = 0
+	for {
+		b.msgs[b.n] = append(b.bufs[b.n][:0], d...)
+		b.n++
+		if b.n == batchLen {
+			return nil
+		}
+		select {
+		case d, ok = <-f.in:
+			if !ok {
+				return nil
+			}
+		default:
+			return nil
 		}
 	}
-	return m, nil
 }
 
-func (f *fakeSocket) count() int {
+func (f *fakeLink) send(b []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sends++
+	for len(b) >= nlmsgHdrLen {
+		n := int(binary.NativeEndian.Uint32(b))
+		ad, err := netlink.NewAttributeDecoder(b[nlmsgHdrLen+4 : n])
+		if err != nil {
+			return err
+		}
+		for ad.Next() {
+			if ad.Type() == nfqaVerdictHdr {
+				v := ad.Bytes()
+				id := binary.BigEndian.Uint32(v[4:])
+				f.verdicts[id] = append(f.verdicts[id], engine.Verdict(binary.BigEndian.Uint32(v)))
+				f.order = append(f.order, id)
+			}
+		}
+		b = b[(n+3)&^3:]
+	}
+	return nil
+}
+
+func (f *fakeLink) close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.in != nil {
+		close(f.in)
+		f.in = nil
+	}
+	return nil
+}
+
+func (f *fakeLink) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.verdicts)
+}
+
+// feed dispatches one datagram the way the pump does.
+func feed(q *Queue, d []byte) {
+	q.datagram(d)
+	q.flushOwn()
 }
 
 // blockOnce's block() waits in Go, the first time, until release closes.
@@ -60,24 +112,41 @@ func (b blockOnce) Open(L *lua.LState, _ *engine.Session) lua.LValue {
 	})
 }
 
-// queuedPacket returns the attributes of a queued TCP packet of
-// connection id, as go-nfqueue hands them to the hook.
-func queuedPacket(t *testing.T, pktID, connID uint32) nfqueue.Attribute {
+// queuedPacket returns the NFQNL_MSG_PACKET of a queued TCP packet of
+// connection id carrying payload, as the kernel sends it.
+func queuedPacket(t testing.TB, pktID, connID uint32, payload string) []byte {
+	return packetMsg(t, "h", pktID, connID, payload)
+}
+
+// packetMsg is queuedPacket for a connection of the named helper.
+func packetMsg(t testing.TB, helper string, pktID, connID uint32, payload string) []byte {
 	orig := engine.Tuple{Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"),
 		Proto: engine.ProtoTCP, SrcPort: uint16(40000 + connID), DstPort: 21}
 	ae := netlink.NewAttributeEncoder()
 	ae.ByteOrder = binary.BigEndian
 	ae.Nested(ctaTupleOrig, func(ae *netlink.AttributeEncoder) error { encodeTuple(ae, orig, 6); return nil })
 	ae.Nested(ctaTupleReply, func(ae *netlink.AttributeEncoder) error { encodeTuple(ae, orig.Reverse(), 6); return nil })
-	ae.Uint32(12, connID) // CTA_ID
+	ae.Uint32(ctaStatus, uint32(engine.StatusConfirmed|engine.StatusSeenReply))
+	ae.Nested(ctaHelp, func(ae *netlink.AttributeEncoder) error { ae.String(ctaHelpName, helper); return nil })
+	ae.Uint32(ctaID, connID)
 	ct, err := ae.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload := enginetest.Segment{Src: "192.0.2.1", Dst: "192.0.2.2", SrcPort: orig.SrcPort, DstPort: 21,
-		Seq: 1, Payload: "NOOP\r\n"}.Packet(engine.CTEstablished).Data
-	info := uint32(engine.CTEstablished)
-	return nfqueue.Attribute{PacketID: &pktID, Payload: &payload, Ct: &ct, CtInfo: &info}
+	pkt := enginetest.Segment{Src: "192.0.2.1", Dst: "192.0.2.2", SrcPort: orig.SrcPort, DstPort: 21,
+		Seq: 1, Payload: payload}.Packet(engine.CTEstablished).Data
+	ae = netlink.NewAttributeEncoder()
+	ae.ByteOrder = binary.BigEndian
+	ae.Bytes(nfqaPacketHdr, binary.BigEndian.AppendUint32(nil, pktID)[:4:4])
+	ae.Bytes(nfqaPayload, pkt)
+	ae.Bytes(nfqaCT, ct)
+	ae.Uint32(nfqaCTInfo, uint32(engine.CTEstablished))
+	attrs, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return appendMessage(nil, netlink.Message{Header: netlink.Header{Type: subsysQueue<<8 | msgPacket},
+		Data: append(nfgenmsg(2, 0), attrs...)})
 }
 
 // TestStuckPacketDoesNotBlockTheQueue: a packet whose call never returns
@@ -98,12 +167,12 @@ return {name = "h", l4 = "tcp", default_verdict = "drop", policies = {{name = "d
 	if _, err := e.Load("h.lua", []byte(src), nil); err != nil {
 		t.Fatal(err)
 	}
-	out := &fakeSocket{verdicts: map[uint32][]engine.Verdict{}}
+	out := newFakeLink()
 	q := newQueue(e, Config{Helper: "h", LaneLen: 4, StuckAfter: 50 * time.Millisecond}, out)
 	q.startLanes()
 	const n = 20
 	for id := uint32(1); id <= n; id++ {
-		q.hook(queuedPacket(t, id, id))
+		feed(q, queuedPacket(t, id, id, "NOOP\r\n"))
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for out.count() < n && time.Now().Before(deadline) {
@@ -157,10 +226,10 @@ return {name = "h", l4 = "tcp", policies = {{name = "d", max_expected = 1, timeo
 	if _, err := e.Load("h.lua", []byte(src), nil); err != nil {
 		t.Fatal(err)
 	}
-	out := &fakeSocket{verdicts: map[uint32][]engine.Verdict{}}
+	out := newFakeLink()
 	q := newQueue(e, Config{Helper: "h", StuckAfter: time.Hour, StopTimeout: 50 * time.Millisecond}, out)
 	q.startLanes()
-	q.hook(queuedPacket(t, 1, 1))
+	feed(q, queuedPacket(t, 1, 1, "NOOP\r\n"))
 	done := make(chan struct{})
 	go func() {
 		q.drain()
