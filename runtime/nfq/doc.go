@@ -4,7 +4,16 @@
 // decision's expectation (NFQA_EXP), conntrack changes (NFQA_CT) and
 // rewritten packet (NFQA_PAYLOAD).
 //
-// go-nfqueue cannot send NFQA_EXP nor CTA_HELP, so verdicts are built here
-// and sent on the queue's own socket, which is the only socket the kernel
-// accepts verdicts from.
+// The pump (pump.go) is built for packets per second: one receive loop
+// reads up to 16 messages per recvmmsg(2) through the runtime's poller,
+// decodes only what the engine needs from NFQA_CT in place (ctdecode.go),
+// and hands each packet to the lane of its connection (lanes.go). A lane
+// gathers its verdicts and sends them in one write(2) whenever it runs
+// empty, so a busy queue pays one system call for many verdicts; the
+// receive loop does the same for the packets it answers itself. Jobs and
+// buffers are reused: a packet that is accepted without a script call
+// costs no allocation from socket to verdict (BenchmarkPump).
+//
+// Verdicts are built here and sent on the queue's own socket, the only
+// socket the kernel accepts verdicts from.
 package nfq

@@ -8,9 +8,15 @@ import (
 	"github.com/ctlua/ctlua/engine"
 )
 
-// flushAt is the size of the verdicts a lane gathers before it sends them
-// even though more packets wait: well under the socket's send buffer.
-const flushAt = 32 << 10
+// A lane sends its gathered verdicts when it runs empty, or once it holds
+// flushCount of them or flushAt bytes even though more packets wait: the
+// kernel holds each packet until its verdict, so a verdict must not wait
+// long behind others, and a write must stay well under the socket's send
+// buffer.
+const (
+	flushCount = 16
+	flushAt    = 32 << 10
+)
 
 // A lane holds the packets waiting for one engine worker, and the
 // goroutine that hands them to the engine. The lane's verdicts are
@@ -77,7 +83,7 @@ func (q *Queue) serve(l *lane, gen uint64) {
 			l.out = append(l.out, scratch...)
 			l.n++
 		}
-		if len(l.ch) == 0 || len(l.out) >= flushAt {
+		if len(l.ch) == 0 || l.n >= flushCount || len(l.out) >= flushAt {
 			q.flushLane(l)
 		}
 		l.mu.Unlock()
