@@ -28,6 +28,10 @@ type lane struct {
 	// unanswered counts the packets handed to the lane whose verdicts are
 	// not sent yet.
 	unanswered atomic.Int64
+	// taken counts the packets the lane's goroutines took from ch;
+	// stalledAt is taken+1 when the receive loop found the lane full and
+	// not moving (0: not stalled).
+	taken, stalledAt atomic.Uint64
 
 	mu  sync.Mutex // guards what follows
 	gen uint64     // the generation of the lane's current goroutine
@@ -67,6 +71,7 @@ func (q *Queue) stopLanes() {
 func (q *Queue) serve(l *lane, gen uint64) {
 	var scratch []byte // this goroutine's verdict under construction
 	for j := range l.ch {
+		l.taken.Add(1)
 		l.mu.Lock()
 		l.cur = j
 		l.seq++

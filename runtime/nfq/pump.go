@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ctlua/ctlua/engine"
 	"golang.org/x/sys/unix"
@@ -186,12 +187,48 @@ func (q *Queue) enqueue(j *job) {
 		return
 	}
 	l.unanswered.Add(1)
-	select {
-	case l.ch <- j:
-	default:
+	if !q.handOver(l, j) {
 		l.unanswered.Add(-1)
 		q.overflows.Add(1)
 		q.answerOwn(j, q.defaultVerdict())
+	}
+}
+
+// laneWait is how long the receive loop waits for room in a full lane
+// whose engine call makes no progress before it gives up on the lane.
+const laneWait = time.Millisecond
+
+// handOver puts j on lane l. A full lane that keeps taking packets into
+// the engine is waited for: under a flood the kernel's queue holds the
+// excess (and drops it, or accepts it with fail-open), instead of packets
+// passing unhelped. A full lane that took no packet for laneWait is
+// stalled (a slow or stuck call): j and the lane's later packets, until
+// it moves again, are refused at once, so a slow connection delays only
+// its own worker's packets.
+func (q *Queue) handOver(l *lane, j *job) bool {
+	select {
+	case l.ch <- j:
+		return true
+	default:
+	}
+	seq := l.taken.Load()
+	if l.stalledAt.Load() == seq+1 {
+		return false
+	}
+	for {
+		q.timer.Reset(q.laneWait)
+		select {
+		case l.ch <- j:
+			q.timer.Stop()
+			return true
+		case <-q.timer.C:
+		}
+		now := l.taken.Load()
+		if now == seq {
+			l.stalledAt.Store(seq + 1)
+			return false
+		}
+		seq = now
 	}
 }
 

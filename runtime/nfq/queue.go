@@ -33,9 +33,12 @@ type Config struct {
 	Expecter *Expecter
 	Logger   *slog.Logger
 	// LaneLen is the number of packets waiting for each engine worker;
-	// 0 means 256. A packet arriving at a full lane gets the helper's
-	// default verdict at once (Stats.Overflows): a slow connection
-	// delays only its own worker's packets.
+	// 0 means 256. A full lane whose worker keeps taking packets is
+	// waited for (a flood backs up into the kernel's queue); a packet
+	// arriving at a full lane that took none for a millisecond gets the
+	// helper's default verdict at once (Stats.Overflows), and so do the
+	// lane's next ones until it moves: a slow connection delays only its
+	// own worker's packets.
 	LaneLen int
 	// StuckAfter is how long a packet may be in the engine before it
 	// gets the helper's default verdict and its lane a fresh goroutine
@@ -89,6 +92,10 @@ type Queue struct {
 	// once per received batch.
 	rout  []byte
 	rdone int
+	// timer times the receive loop's waits for a full lane, for at most
+	// laneWait without progress.
+	timer    *time.Timer
+	laneWait time.Duration
 
 	packets, verdicts, noCT, unparsable   atomic.Uint64
 	enobufs, sendErrors, extra, extraErrs atomic.Uint64
@@ -162,6 +169,8 @@ func newQueue(e *engine.Engine, cfg Config, out link) *Queue {
 		q.lanes = append(q.lanes, &lane{ch: make(chan *job, cfg.LaneLen)})
 	}
 	q.free = make(chan *job, len(q.lanes)*cfg.LaneLen+batchLen)
+	q.timer, q.laneWait = time.NewTimer(time.Hour), laneWait
+	q.timer.Stop()
 	return q
 }
 

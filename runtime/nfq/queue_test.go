@@ -297,3 +297,36 @@ func TestPumpKeepsConnectionOrder(t *testing.T) {
 		t.Logf("workers %d: %d verdicts in %d writes, %d answered inline", workers, n, sends, q.Stats().Inline)
 	}
 }
+
+// TestFloodWaitsForAMovingLane: packets arriving faster than their lane
+// drains are not answered without the helper while the lane moves: the
+// receive loop waits (and the kernel's queue holds the rest).
+func TestFloodWaitsForAMovingLane(t *testing.T) {
+	e, err := engine.New(engine.Config{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	src := `return {name = "h", l4 = "tcp", policies = {{name = "d", max_expected = 1, timeout = 1}},
+  on_packet = function() for i = 1, 1000 do end end}`
+	if _, err := e.Load("h.lua", []byte(src), nil); err != nil {
+		t.Fatal(err)
+	}
+	out := newFakeLink()
+	q := newQueue(e, Config{Helper: "h", LaneLen: 1}, out)
+	q.laneWait = 10 * time.Second // a moving lane is never taken for a stalled one here
+	q.startLanes()
+	go q.pump()
+	const n = 200
+	for id := uint32(1); id <= n; id++ {
+		out.in <- packetMsg(t, "h", id, 1, "DATA\r\n")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for out.count() < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	q.Stop()
+	if st := q.Stats(); st.Overflows != 0 || st.Verdicts != n {
+		t.Errorf("stats %+v: want %d verdicts, none by overflow", st, n)
+	}
+}
