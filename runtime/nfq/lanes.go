@@ -32,10 +32,16 @@ type lane struct {
 	// stalledAt is taken+1 when the receive loop found the lane full and
 	// not moving (0: not stalled).
 	taken, stalledAt atomic.Uint64
+	// inRout is set, by the receive loop only, while its unsent verdicts
+	// hold one of this lane's packets.
+	inRout bool
 
 	mu  sync.Mutex // guards what follows
 	gen uint64     // the generation of the lane's current goroutine
 	cur *job       // the packet in the engine, or nil
+	// curInline says cur runs on the receive loop (runInline), not on
+	// the lane's goroutine.
+	curInline bool
 	seq uint64     // counts the packets taken into the engine
 	out []byte     // verdicts not sent yet
 	n   int        // the packets answered in out
@@ -142,10 +148,16 @@ func (q *Queue) check(l *lane, now time.Time) {
 		return
 	}
 	j := l.cur
-	l.cur = nil
-	l.gen++
 	l.seen, l.since = l.seq, now
 	q.abandoned.Add(1)
+	if l.curInline {
+		q.log.Error("a packet stayed in the engine past the deadline: default verdict, a fresh receive loop",
+			"queue", q.cfg.Queue, "helper", q.cfg.Helper, "deadline", q.cfg.StuckAfter)
+		q.depose(l, j)
+		return
+	}
+	l.cur = nil
+	l.gen++
 	q.log.Error("a packet stayed in the engine past the deadline: default verdict, its lane gets a fresh goroutine",
 		"queue", q.cfg.Queue, "helper", q.cfg.Helper, "deadline", q.cfg.StuckAfter)
 	if claim(j) {

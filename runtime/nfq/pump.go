@@ -26,9 +26,18 @@ const (
 
 // pump is the queue's receive loop: it reads batches of messages and
 // dispatches each, then sends the verdicts it gave itself in one write.
+// The last packet of a batch may run in the engine on this goroutine
+// (runInline); if it gets stuck there, the supervisor answers it and
+// starts a new receive loop, and this one ends when the call returns.
 func (q *Queue) pump() {
-	defer close(q.pumped)
+	gen := q.pumpGen.Load()
+	defer func() {
+		if q.pumpGen.Load() == gen {
+			close(q.pumped)
+		}
+	}()
 	b := newBatch()
+	var scratch []byte
 	for {
 		err := q.out.recv(b)
 		switch {
@@ -45,30 +54,46 @@ func (q *Queue) pump() {
 			}
 			return
 		}
-		for _, d := range b.msgs[:b.n] {
-			q.datagram(d)
+		for i, d := range b.msgs[:b.n] {
+			var last *[]byte
+			if i == b.n-1 {
+				last = &scratch
+			}
+			if !q.datagram(d, last) {
+				return // deposed while a packet ran inline
+			}
 		}
 		q.flushOwn()
 	}
 }
 
-// datagram dispatches the netlink messages of one datagram.
-func (q *Queue) datagram(d []byte) {
+// datagram dispatches the netlink messages of one datagram. inline, when
+// not nil, is the receive loop's verdict buffer: the datagram is the
+// last of its batch and its last packet may run inline. It returns false
+// when the receive loop was deposed meanwhile and must end.
+func (q *Queue) datagram(d []byte, inline *[]byte) bool {
 	for len(d) >= nlmsgHdrLen {
 		n := int(binary.NativeEndian.Uint32(d))
 		if n < nlmsgHdrLen || n > len(d) {
-			return
+			return true
 		}
 		typ := binary.NativeEndian.Uint16(d[4:])
 		body := d[nlmsgHdrLen:n]
+		d = d[min((n+3)&^3, len(d)):]
 		switch typ {
 		case subsysQueue<<8 | msgPacket:
-			q.packet(body)
+			var in *[]byte
+			if len(d) < nlmsgHdrLen {
+				in = inline
+			}
+			if !q.packet(body, in) {
+				return false
+			}
 		case nlmsgError:
 			q.kernelError(body)
 		}
-		d = d[min((n+3)&^3, len(d)):]
 	}
+	return true
 }
 
 // kernelError counts the kernel's answer to a verdict it refused (the
@@ -121,26 +146,26 @@ func parseQueued(b []byte) (m queued, ok bool) {
 // packet takes one queued packet: it answers it at once when there is
 // nothing for the engine to do, or hands it to the lane of its
 // connection.
-func (q *Queue) packet(body []byte) {
+func (q *Queue) packet(body []byte, inline *[]byte) bool {
 	if len(body) < 4 {
-		return
+		return true
 	}
 	m, ok := parseQueued(body[4:])
 	if !m.hasID {
-		return
+		return true
 	}
 	q.packets.Add(1)
 	if !ok || m.payload == nil {
 		q.unparsable.Add(1)
 		q.acceptNow(m.id)
-		return
+		return true
 	}
 	if m.ct == nil || !m.hasInfo {
 		// No conntrack: the rule does not reference conntrack, or the
 		// kernel lacks the glue. Nothing a helper can do.
 		q.noCT.Add(1)
 		q.acceptNow(m.id)
-		return
+		return true
 	}
 	j := q.newJob(&m)
 	if err := q.decode(j, &m); err != nil {
@@ -148,9 +173,9 @@ func (q *Queue) packet(body []byte) {
 		q.log.Warn("cannot decode the queued packet, accepting", "queue", q.cfg.Queue, "error", err)
 		q.acceptNow(m.id)
 		q.recycle(j)
-		return
+		return true
 	}
-	q.enqueue(j)
+	return q.enqueue(j, inline)
 }
 
 // decode copies the packet and its conntrack into j and decodes them.
@@ -169,29 +194,40 @@ func (q *Queue) decode(j *job, m *queued) error {
 // enqueue hands j to its lane, or answers it at once when the lane is
 // full or when the helper would not look at it and its lane has nothing
 // unanswered (so its verdict cannot overtake one of its connection's).
-func (q *Queue) enqueue(j *job) {
+func (q *Queue) enqueue(j *job, inline *[]byte) bool {
 	q.mu.RLock()
 	if q.stop {
 		q.mu.RUnlock()
 		q.acceptNow(j.id)
 		q.recycle(j)
-		return
+		return true
 	}
 	q.busy.Add(1)
 	q.pending.Add(1)
 	q.mu.RUnlock()
 	l := q.lanes[q.e.Shard(&j.conn)%len(q.lanes)]
-	if l.unanswered.Load() == 0 && j.pkt.PayloadOff >= len(j.pkt.Data) && q.e.Skip(q.cfg.Helper, &j.pkt) {
-		q.inline.Add(1)
-		q.answerOwn(j, engine.Accept)
-		return
+	if l.unanswered.Load() == 0 {
+		if j.pkt.PayloadOff >= len(j.pkt.Data) && q.e.Skip(q.cfg.Helper, &j.pkt) {
+			q.inline.Add(1)
+			q.answerOwn(l, j, engine.Accept)
+			return true
+		}
+		if inline != nil && q.inlineAllowed() {
+			return q.runInline(l, j, inline)
+		}
+	}
+	if l.inRout {
+		// An earlier packet of this lane waits in the receive loop's
+		// verdicts: it must leave before the lane answers this one.
+		q.flushOwn()
 	}
 	l.unanswered.Add(1)
 	if !q.handOver(l, j) {
 		l.unanswered.Add(-1)
 		q.overflows.Add(1)
-		q.answerOwn(j, q.defaultVerdict())
+		q.answerOwn(l, j, q.defaultVerdict())
 	}
+	return true
 }
 
 // laneWait is how long the receive loop waits for room in a full lane
@@ -245,11 +281,13 @@ func (q *Queue) acceptNow(id uint32) {
 	q.verdicts.Add(1)
 }
 
-// answerOwn answers job j from the receive loop, unless it was answered.
-func (q *Queue) answerOwn(j *job, v engine.Verdict) {
+// answerOwn answers job j of lane l from the receive loop, unless it was
+// answered.
+func (q *Queue) answerOwn(l *lane, j *job, v engine.Verdict) {
 	if !claim(j) {
 		return
 	}
+	l.inRout = true
 	q.rout = appendVerdict(q.rout, q.cfg.Queue, family(&j.pkt), j.id, v)
 	q.verdicts.Add(1)
 	q.rdone++
@@ -263,6 +301,9 @@ func (q *Queue) flushOwn() {
 	}
 	q.write(q.rout)
 	q.rout = q.rout[:0]
+	for _, l := range q.lanes {
+		l.inRout = false
+	}
 	if q.rdone > 0 {
 		q.pending.Add(-int64(q.rdone))
 		q.busy.Add(-q.rdone)

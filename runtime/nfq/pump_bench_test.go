@@ -2,6 +2,7 @@ package nfq
 
 import (
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -91,16 +92,25 @@ func BenchmarkPump(b *testing.B) {
 		{"line/empty-lua", "h", `return {name = "h", l4 = "tcp", policies = {{name = "d", max_expected = 1, timeout = 1}},
   on_packet = function() end}`, line},
 	}
+	// flood: up to 128 packets ahead of their verdicts, in batches (the
+	// lanes); closed: one packet at a time, like one TCP connection (the
+	// packet runs inline on the receive loop).
+	loads := []struct {
+		name   string
+		window int
+	}{{"flood", 128}, {"closed", 1}}
 	for _, c := range cases {
-		for _, workers := range []int{1, 2} {
-			b.Run(c.name+"/workers="+string(rune('0'+workers)), func(b *testing.B) {
-				benchPump(b, c.helper, c.src, c.payload, workers)
-			})
+		for _, ld := range loads {
+			for _, workers := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/%s/workers=%d", c.name, ld.name, workers), func(b *testing.B) {
+					benchPump(b, c.helper, c.src, c.payload, workers, ld.window)
+				})
+			}
 		}
 	}
 }
 
-func benchPump(b *testing.B, helper, src, payload string, workers int) {
+func benchPump(b *testing.B, helper, src, payload string, workers, window int) {
 	e, err := engine.New(engine.Config{Workers: workers, Modules: append(bindings.Default(), stdlib.Modules()...)})
 	if err != nil {
 		b.Fatal(err)
@@ -116,7 +126,7 @@ func benchPump(b *testing.B, helper, src, payload string, workers int) {
 	if _, err := e.Load(helper+".lua", []byte(src), nil); err != nil {
 		b.Fatal(err)
 	}
-	l := newBenchLink(packetMsg(b, helper, 1, 1, payload), b.N, 128)
+	l := newBenchLink(packetMsg(b, helper, 1, 1, payload), b.N, window)
 	q := newQueue(e, Config{Helper: helper}, l)
 	q.startLanes()
 	b.ReportAllocs()

@@ -67,6 +67,9 @@ type Stats struct {
 	// without a lane: packets without payload for a helper that declared
 	// payload_only, when their lane had nothing unanswered.
 	Inline uint64
+	// InlineRuns counts the packets the receive loop ran in the engine
+	// itself: the last of a batch, when its lane had nothing unanswered.
+	InlineRuns uint64
 }
 
 // A Queue pumps the packets of one NFQUEUE through the engine.
@@ -86,6 +89,12 @@ type Queue struct {
 	errc    chan error
 	done    chan struct{} // closed by Stop: ends the supervisor
 	pumped  chan struct{} // closed when the receive loop ends
+	// pumpGen is the generation of the current receive loop: the
+	// supervisor deposes a loop stuck in the engine (runInline).
+	pumpGen atomic.Uint64
+	// inlineOff counts down the packets not to run inline after a slow
+	// inline call.
+	inlineOff atomic.Int64
 
 	// rout holds the verdicts the receive loop sends itself (packets
 	// answered at once), rdone the jobs among them; both are flushed
@@ -101,6 +110,7 @@ type Queue struct {
 	enobufs, sendErrors, extra, extraErrs atomic.Uint64
 	seqFixes, seqFixErrs                  atomic.Uint64
 	overflows, abandoned, inline          atomic.Uint64
+	inlineRuns                            atomic.Uint64
 }
 
 // A job is one queued packet on its way through a lane. Jobs are reused:
@@ -217,7 +227,12 @@ func (q *Queue) Stop() {
 	q.mu.Unlock()
 	q.drain()
 	q.out.close()
-	<-q.pumped
+	select {
+	case <-q.pumped:
+	case <-time.After(q.cfg.StopTimeout):
+		// The receive loop is stuck in the engine (runInline); once the
+		// call returns, it finds the socket closed and ends.
+	}
 	q.stopLanes()
 }
 
@@ -291,6 +306,7 @@ func (q *Queue) Stats() Stats {
 		ExtraExpectations: q.extra.Load(), ExtraExpectationErrors: q.extraErrs.Load(),
 		SeqAdjustFixes: q.seqFixes.Load(), SeqAdjustFixErrors: q.seqFixErrs.Load(),
 		Overflows: q.overflows.Load(), Abandoned: q.abandoned.Load(), Inline: q.inline.Load(),
+		InlineRuns: q.inlineRuns.Load(),
 	}
 }
 

@@ -88,7 +88,7 @@ func (f *fakeLink) count() int {
 
 // feed dispatches one datagram the way the pump does.
 func feed(q *Queue, d []byte) {
-	q.datagram(d)
+	q.datagram(d, nil)
 	q.flushOwn()
 }
 
@@ -328,5 +328,56 @@ func TestFloodWaitsForAMovingLane(t *testing.T) {
 	q.Stop()
 	if st := q.Stats(); st.Overflows != 0 || st.Verdicts != n {
 		t.Errorf("stats %+v: want %d verdicts, none by overflow", st, n)
+	}
+}
+
+// TestStuckInlineCallGetsAFreshReceiveLoop: a packet alone in its batch
+// runs on the receive loop; when its call never returns, the supervisor
+// answers it with the default verdict and a fresh receive loop serves
+// the next packets.
+func TestStuckInlineCallGetsAFreshReceiveLoop(t *testing.T) {
+	b := blockOnce{release: make(chan struct{}), calls: new(atomic.Int32)}
+	e, err := engine.New(engine.Config{Workers: 1, Budget: 5 * time.Millisecond, StuckAfter: 30 * time.Millisecond,
+		Modules: []engine.Module{b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	src := `local block = require("block")
+return {name = "h", l4 = "tcp", default_verdict = "drop", policies = {{name = "d", max_expected = 1, timeout = 1}},
+  on_packet = function() block() end}`
+	if _, err := e.Load("h.lua", []byte(src), nil); err != nil {
+		t.Fatal(err)
+	}
+	out := newFakeLink()
+	q := newQueue(e, Config{Helper: "h", StuckAfter: 50 * time.Millisecond}, out)
+	q.startLanes()
+	go q.pump()
+	out.in <- packetMsg(t, "h", 1, 1, "DATA\r\n")
+	deadline := time.Now().Add(5 * time.Second)
+	for out.count() < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for id := uint32(2); id <= 5; id++ {
+		out.in <- packetMsg(t, "h", id, id, "DATA\r\n")
+		for out.count() < int(id) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(b.release)
+	time.Sleep(20 * time.Millisecond) // let the released loop try to answer again
+	q.Stop()
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if v := out.verdicts[1]; len(v) != 1 || v[0] != engine.Drop {
+		t.Errorf("stuck packet: verdicts %v, want one default verdict", v)
+	}
+	for id := uint32(2); id <= 5; id++ {
+		if v := out.verdicts[id]; len(v) != 1 || v[0] != engine.Accept {
+			t.Errorf("packet %d: verdicts %v, want one accept", id, v)
+		}
+	}
+	if st := q.Stats(); st.Abandoned != 1 || st.InlineRuns == 0 {
+		t.Errorf("stats %+v: want one abandoned packet, and inline runs", st)
 	}
 }

@@ -1,0 +1,80 @@
+package nfq
+
+import "time"
+
+// A call that runs inline longer than inlineSlow turns inline runs off
+// for inlineBackoff packets.
+const (
+	inlineSlow    = time.Millisecond
+	inlineBackoff = 1000
+)
+
+// inlineAllowed reports whether the receive loop may run a packet inline,
+// counting down the packets of a backoff.
+func (q *Queue) inlineAllowed() bool {
+	if q.inlineOff.Load() == 0 {
+		return true
+	}
+	q.inlineOff.Add(-1)
+	return false
+}
+
+// runInline runs j in the engine on the receive loop's own goroutine and
+// sends its verdict at once: no hand-off to the lane's goroutine, no
+// wake-up, one write. The pump does it only for the last packet of a
+// batch (nothing waits behind it in user space) whose lane has nothing
+// unanswered (no earlier packet of its connection can be overtaken). The
+// receive loop's earlier verdicts are sent first. If the call gets stuck,
+// the supervisor answers j, deposes this receive loop and starts another
+// (check); runInline then returns false and the deposed loop ends.
+//
+// While a packet runs inline, no other packet is received: a slow call
+// delays every connection. So a call slower than inlineSlow turns inline
+// runs off for the next inlineBackoff packets: a helper with slow calls
+// gets the lanes, where a slow connection delays only its own worker's
+// packets.
+func (q *Queue) runInline(l *lane, j *job, scratch *[]byte) bool {
+	q.flushOwn()
+	gen := q.pumpGen.Load()
+	l.mu.Lock()
+	l.cur, l.curInline = j, true
+	l.seq++
+	l.mu.Unlock()
+	start := time.Now()
+	*scratch = q.handle(j, (*scratch)[:0])
+	if time.Since(start) > inlineSlow {
+		q.inlineOff.Store(inlineBackoff)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if q.pumpGen.Load() != gen {
+		return false
+	}
+	l.cur, l.curInline = nil, false
+	if claim(j) {
+		q.inlineRuns.Add(1)
+		q.sendOne(*scratch)
+	}
+	q.recycle(j)
+	return true
+}
+
+// sendOne sends the verdict of one job that was in no lane, and accounts
+// for it.
+func (q *Queue) sendOne(b []byte) {
+	q.write(b)
+	q.verdicts.Add(1)
+	q.pending.Add(-1)
+	q.busy.Done()
+}
+
+// depose answers the job stuck inline on the receive loop with the
+// default verdict and starts a new receive loop; l.mu is held.
+func (q *Queue) depose(l *lane, j *job) {
+	l.cur, l.curInline = nil, false
+	q.pumpGen.Add(1)
+	if claim(j) {
+		q.sendOne(appendVerdict(nil, q.cfg.Queue, family(&j.pkt), j.id, q.defaultVerdict()))
+	}
+	go q.pump()
+}
