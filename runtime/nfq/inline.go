@@ -3,9 +3,10 @@ package nfq
 import "time"
 
 // A call that runs inline longer than inlineSlow turns inline runs off
-// for inlineBackoff packets.
+// for inlineBackoff packets. A call usually costs microseconds natively,
+// up to a millisecond or two under emulation.
 const (
-	inlineSlow    = time.Millisecond
+	inlineSlow    = 5 * time.Millisecond
 	inlineBackoff = 1000
 )
 

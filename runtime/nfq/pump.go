@@ -231,8 +231,10 @@ func (q *Queue) enqueue(j *job, inline *[]byte) bool {
 }
 
 // laneWait is how long the receive loop waits for room in a full lane
-// whose engine call makes no progress before it gives up on the lane.
-const laneWait = time.Millisecond
+// whose engine call makes no progress before it gives up on the lane: far
+// above a call's usual cost (microseconds natively, up to a millisecond
+// or two under emulation), far below the budget.
+const laneWait = 10 * time.Millisecond
 
 // handOver puts j on lane l. A full lane that keeps taking packets into
 // the engine is waited for: under a flood the kernel's queue holds the

@@ -35,7 +35,7 @@ type Config struct {
 	// LaneLen is the number of packets waiting for each engine worker;
 	// 0 means 256. A full lane whose worker keeps taking packets is
 	// waited for (a flood backs up into the kernel's queue); a packet
-	// arriving at a full lane that took none for a millisecond gets the
+	// arriving at a full lane that took none for 10 ms gets the
 	// helper's default verdict at once (Stats.Overflows), and so do the
 	// lane's next ones until it moves: a slow connection delays only its
 	// own worker's packets.
