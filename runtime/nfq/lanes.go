@@ -28,10 +28,10 @@ type lane struct {
 	// unanswered counts the packets handed to the lane whose verdicts are
 	// not sent yet.
 	unanswered atomic.Int64
-	// taken counts the packets the lane's goroutines took from ch;
-	// stalledAt is taken+1 when the receive loop found the lane full and
-	// not moving (0: not stalled).
-	taken, stalledAt atomic.Uint64
+	// calling is the seq of the engine call the lane's goroutine is in, 0
+	// between calls; stalledAt is the seq of a call the receive loop
+	// found the lane full behind for laneWait.
+	calling, stalledAt atomic.Uint64
 	// inRout is set, by the receive loop only, while its unsent verdicts
 	// hold one of this lane's packets.
 	inRout bool
@@ -77,12 +77,14 @@ func (q *Queue) stopLanes() {
 func (q *Queue) serve(l *lane, gen uint64) {
 	var scratch []byte // this goroutine's verdict under construction
 	for j := range l.ch {
-		l.taken.Add(1)
 		l.mu.Lock()
 		l.cur = j
 		l.seq++
+		seq := l.seq
+		l.calling.Store(seq)
 		l.mu.Unlock()
 		scratch = q.handle(j, scratch[:0])
+		l.calling.CompareAndSwap(seq, 0)
 		l.mu.Lock()
 		if l.gen != gen {
 			// Abandoned: the supervisor answered j and owns the lane.

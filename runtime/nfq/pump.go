@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/ctlua/ctlua/engine"
 	"golang.org/x/sys/unix"
@@ -230,27 +229,22 @@ func (q *Queue) enqueue(j *job, inline *[]byte) bool {
 	return true
 }
 
-// laneWait is how long the receive loop waits for room in a full lane
-// whose engine call makes no progress before it gives up on the lane: far
-// above a call's usual cost (microseconds natively, up to a millisecond
-// or two under emulation), far below the budget.
-const laneWait = 10 * time.Millisecond
-
-// handOver puts j on lane l. A full lane that keeps taking packets into
-// the engine is waited for: under a flood the kernel's queue holds the
-// excess (and drops it, or accepts it with fail-open), instead of packets
-// passing unhelped. A full lane that took no packet for laneWait is
-// stalled (a slow or stuck call): j and the lane's later packets, until
-// it moves again, are refused at once, so a slow connection delays only
-// its own worker's packets.
+// handOver puts j on lane l. A full lane is waited for while it moves:
+// under a flood the kernel's queue holds the excess (and drops it, or
+// accepts it with fail-open), instead of packets passing unhelped. A full
+// lane whose goroutine stays in one engine call for q.laneWait (two
+// budgets: the watchdog stops a Lua call after 1.25, so only a call stuck
+// in Go gets there) is stalled: j and the lane's later packets, until
+// another call starts, are refused at once, so a slow connection delays
+// only its own worker's packets (and the others once, for laneWait).
 func (q *Queue) handOver(l *lane, j *job) bool {
 	select {
 	case l.ch <- j:
 		return true
 	default:
 	}
-	seq := l.taken.Load()
-	if l.stalledAt.Load() == seq+1 {
+	call := l.calling.Load()
+	if call != 0 && l.stalledAt.Load() == call {
 		return false
 	}
 	for {
@@ -261,12 +255,12 @@ func (q *Queue) handOver(l *lane, j *job) bool {
 			return true
 		case <-q.timer.C:
 		}
-		now := l.taken.Load()
-		if now == seq {
-			l.stalledAt.Store(seq + 1)
+		now := l.calling.Load()
+		if now != 0 && now == call {
+			l.stalledAt.Store(call)
 			return false
 		}
-		seq = now
+		call = now
 	}
 }
 

@@ -33,12 +33,12 @@ type Config struct {
 	Expecter *Expecter
 	Logger   *slog.Logger
 	// LaneLen is the number of packets waiting for each engine worker;
-	// 0 means 256. A full lane whose worker keeps taking packets is
-	// waited for (a flood backs up into the kernel's queue); a packet
-	// arriving at a full lane that took none for 10 ms gets the
+	// 0 means 256. A full lane is waited for while it moves (a flood
+	// backs up into the kernel's queue); a packet arriving at a full lane
+	// whose worker stays in one call for two budgets gets the
 	// helper's default verdict at once (Stats.Overflows), and so do the
-	// lane's next ones until it moves: a slow connection delays only its
-	// own worker's packets.
+	// lane's next ones until another call starts: a slow connection
+	// delays only its own worker's packets.
 	LaneLen int
 	// StuckAfter is how long a packet may be in the engine before it
 	// gets the helper's default verdict and its lane a fresh goroutine
@@ -101,8 +101,9 @@ type Queue struct {
 	// once per received batch.
 	rout  []byte
 	rdone int
-	// timer times the receive loop's waits for a full lane, for at most
-	// laneWait without progress.
+	// timer times the receive loop's waits for a full lane: laneWait (two
+	// budgets: the watchdog stops a call after 1.25) in one engine call
+	// stalls the lane.
 	timer    *time.Timer
 	laneWait time.Duration
 
@@ -179,7 +180,7 @@ func newQueue(e *engine.Engine, cfg Config, out link) *Queue {
 		q.lanes = append(q.lanes, &lane{ch: make(chan *job, cfg.LaneLen)})
 	}
 	q.free = make(chan *job, len(q.lanes)*cfg.LaneLen+batchLen)
-	q.timer, q.laneWait = time.NewTimer(time.Hour), laneWait
+	q.timer, q.laneWait = time.NewTimer(time.Hour), 2*e.Budget()
 	q.timer.Stop()
 	return q
 }
