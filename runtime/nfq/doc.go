@@ -7,12 +7,12 @@
 // The pump (pump.go) is built for packets per second: one receive loop
 // reads up to 16 messages per recvmmsg(2) through the runtime's poller,
 // decodes only what the engine needs from NFQA_CT in place (ctdecode.go),
-// and hands each packet to the lane of its connection (lanes.go). A lane
-// gathers its verdicts and sends them in one write(2) whenever it runs
-// empty, so a busy queue pays one system call for many verdicts; the
-// receive loop does the same for the packets it answers itself. Jobs and
-// buffers are reused: a packet that is accepted without a script call
-// costs no allocation from socket to verdict (BenchmarkPump).
+// and runs each packet in the engine itself when its connection's lane
+// is idle (inline.go), or hands it to the lane (lanes.go). Verdicts are
+// gathered and sent many per write(2): the receive loop's once per
+// batch, a lane's whenever it runs empty. Jobs and buffers are reused: a
+// packet costs no allocation from socket to verdict but what its script
+// allocates (BenchmarkPump).
 //
 // Verdicts are built here and sent on the queue's own socket, the only
 // socket the kernel accepts verdicts from.

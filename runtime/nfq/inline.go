@@ -21,13 +21,13 @@ func (q *Queue) inlineAllowed() bool {
 }
 
 // runInline runs j in the engine on the receive loop's own goroutine and
-// sends its verdict at once: no hand-off to the lane's goroutine, no
-// wake-up, one write. The pump does it only for the last packet of a
-// batch (nothing waits behind it in user space) whose lane has nothing
-// unanswered (no earlier packet of its connection can be overtaken). The
-// receive loop's earlier verdicts are sent first. If the call gets stuck,
-// the supervisor answers j, deposes this receive loop and starts another
-// (check); runInline then returns false and the deposed loop ends.
+// adds its verdict to the loop's, sent once per batch: no hand-off to the
+// lane's goroutine, no wake-up, no write of its own. The pump does it for
+// a packet whose lane has nothing unanswered (no earlier packet of its
+// connection can be overtaken). If the call gets stuck, the supervisor
+// answers j, sends the loop's verdicts, deposes this receive loop and
+// starts another with the rest of the batch (depose); runInline then
+// returns false and the deposed loop ends.
 //
 // While a packet runs inline, no other packet is received: a slow call
 // delays every connection. So a call slower than inlineSlow turns inline
@@ -35,7 +35,6 @@ func (q *Queue) inlineAllowed() bool {
 // gets the lanes, where a slow connection delays only its own worker's
 // packets.
 func (q *Queue) runInline(l *lane, j *job, scratch *[]byte) bool {
-	q.flushOwn()
 	gen := q.pumpGen.Load()
 	l.mu.Lock()
 	l.cur, l.curInline = j, true
@@ -54,28 +53,28 @@ func (q *Queue) runInline(l *lane, j *job, scratch *[]byte) bool {
 	l.cur, l.curInline = nil, false
 	if claim(j) {
 		q.inlineRuns.Add(1)
-		q.sendOne(*scratch)
+		q.rout = append(q.rout, *scratch...)
+		q.verdicts.Add(1)
+		q.rdone++
+		l.inRout = true
 	}
 	q.recycle(j)
 	return true
 }
 
-// sendOne sends the verdict of one job that was in no lane, and accounts
-// for it.
-func (q *Queue) sendOne(b []byte) {
-	q.write(b)
-	q.verdicts.Add(1)
-	q.pending.Add(-1)
-	q.busy.Done()
-}
-
 // depose answers the job stuck inline on the receive loop with the
-// default verdict and starts a new receive loop; l.mu is held.
+// default verdict, sends the loop's verdicts and starts a new receive
+// loop with the rest of the batch; l.mu is held. The stuck loop touches
+// none of this when its call returns: it finds itself deposed and ends.
 func (q *Queue) depose(l *lane, j *job) {
 	l.cur, l.curInline = nil, false
 	q.pumpGen.Add(1)
 	if claim(j) {
-		q.sendOne(appendVerdict(nil, q.cfg.Queue, family(&j.pkt), j.id, q.defaultVerdict()))
+		q.rout = appendVerdict(q.rout, q.cfg.Queue, family(&j.pkt), j.id, q.defaultVerdict())
+		q.verdicts.Add(1)
+		q.rdone++
 	}
-	go q.pump()
+	q.flushOwn()
+	left := append([][]byte{q.restHead}, q.rest...)
+	go q.receive(left)
 }

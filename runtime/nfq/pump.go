@@ -25,18 +25,30 @@ const (
 
 // pump is the queue's receive loop: it reads batches of messages and
 // dispatches each, then sends the verdicts it gave itself in one write.
-// The last packet of a batch may run in the engine on this goroutine
+// A packet whose lane is idle runs in the engine on this goroutine
 // (runInline); if it gets stuck there, the supervisor answers it and
-// starts a new receive loop, and this one ends when the call returns.
-func (q *Queue) pump() {
+// starts a new receive loop with the rest of the batch, and this one ends
+// when the call returns.
+func (q *Queue) pump() { q.receive(nil) }
+
+// receive is the receive loop, starting with the datagrams a deposed loop
+// left.
+func (q *Queue) receive(left [][]byte) {
 	gen := q.pumpGen.Load()
 	defer func() {
 		if q.pumpGen.Load() == gen {
 			close(q.pumped)
 		}
 	}()
-	b := newBatch()
 	var scratch []byte
+	for i, d := range left {
+		q.rest = left[i+1:]
+		if !q.datagram(d, &scratch) {
+			return
+		}
+	}
+	q.flushOwn()
+	b := newBatch()
 	for {
 		err := q.out.recv(b)
 		switch {
@@ -54,11 +66,8 @@ func (q *Queue) pump() {
 			return
 		}
 		for i, d := range b.msgs[:b.n] {
-			var last *[]byte
-			if i == b.n-1 {
-				last = &scratch
-			}
-			if !q.datagram(d, last) {
+			q.rest = b.msgs[i+1 : b.n]
+			if !q.datagram(d, &scratch) {
 				return // deposed while a packet ran inline
 			}
 		}
@@ -67,9 +76,9 @@ func (q *Queue) pump() {
 }
 
 // datagram dispatches the netlink messages of one datagram. inline, when
-// not nil, is the receive loop's verdict buffer: the datagram is the
-// last of its batch and its last packet may run inline. It returns false
-// when the receive loop was deposed meanwhile and must end.
+// not nil, is the receive loop's verdict buffer: its packets may run
+// inline. It returns false when the receive loop was deposed meanwhile
+// and must end.
 func (q *Queue) datagram(d []byte, inline *[]byte) bool {
 	for len(d) >= nlmsgHdrLen {
 		n := int(binary.NativeEndian.Uint32(d))
@@ -81,11 +90,8 @@ func (q *Queue) datagram(d []byte, inline *[]byte) bool {
 		d = d[min((n+3)&^3, len(d)):]
 		switch typ {
 		case subsysQueue<<8 | msgPacket:
-			var in *[]byte
-			if len(d) < nlmsgHdrLen {
-				in = inline
-			}
-			if !q.packet(body, in) {
+			q.restHead = d
+			if !q.packet(body, inline) {
 				return false
 			}
 		case nlmsgError:

@@ -101,6 +101,11 @@ type Queue struct {
 	// once per received batch.
 	rout  []byte
 	rdone int
+	// rest and restHead are what the receive loop has still to dispatch
+	// of its batch: the next datagrams, and the rest of the current one.
+	// The supervisor hands them to the next loop when it deposes one.
+	rest     [][]byte
+	restHead []byte
 	// timer times the receive loop's waits for a full lane: laneWait (two
 	// budgets: the watchdog stops a call after 1.25) in one engine call
 	// stalls the lane.

@@ -315,6 +315,7 @@ func TestFloodWaitsForAMovingLane(t *testing.T) {
 	out := newFakeLink()
 	q := newQueue(e, Config{Helper: "h", LaneLen: 1}, out)
 	q.laneWait = 10 * time.Second // a moving lane is never taken for a stalled one here
+	q.inlineOff.Store(1 << 40)    // every packet through the lane
 	q.startLanes()
 	go q.pump()
 	const n = 200
@@ -331,10 +332,10 @@ func TestFloodWaitsForAMovingLane(t *testing.T) {
 	}
 }
 
-// TestStuckInlineCallGetsAFreshReceiveLoop: a packet alone in its batch
+// TestStuckInlineCallGetsAFreshReceiveLoop: a packet whose lane is idle
 // runs on the receive loop; when its call never returns, the supervisor
 // answers it with the default verdict and a fresh receive loop serves
-// the next packets.
+// the rest of its batch and the next packets.
 func TestStuckInlineCallGetsAFreshReceiveLoop(t *testing.T) {
 	b := blockOnce{release: make(chan struct{}), calls: new(atomic.Int32)}
 	e, err := engine.New(engine.Config{Workers: 1, Budget: 5 * time.Millisecond, StuckAfter: 30 * time.Millisecond,
@@ -353,12 +354,14 @@ return {name = "h", l4 = "tcp", default_verdict = "drop", policies = {{name = "d
 	q := newQueue(e, Config{Helper: "h", StuckAfter: 50 * time.Millisecond}, out)
 	q.startLanes()
 	go q.pump()
-	out.in <- packetMsg(t, "h", 1, 1, "DATA\r\n")
+	for id := uint32(1); id <= 3; id++ { // one batch: 1 gets stuck, 2 and 3 wait behind it
+		out.in <- packetMsg(t, "h", id, id, "DATA\r\n")
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for out.count() < 1 && time.Now().Before(deadline) {
+	for out.count() < 3 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	for id := uint32(2); id <= 5; id++ {
+	for id := uint32(4); id <= 5; id++ {
 		out.in <- packetMsg(t, "h", id, id, "DATA\r\n")
 		for out.count() < int(id) && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
