@@ -78,3 +78,24 @@ func (q *Queue) depose(l *lane, j *job) {
 	left := append([][]byte{q.restHead}, q.rest...)
 	go q.receive(left)
 }
+
+// awaitDrain waits until lane l has answered all its packets, so that the
+// next one can run inline: without it, a lane that got packets during a
+// backoff would keep getting them as long as a flood lasts. It gives up
+// on a lane stalled in one call for laneWait, like handOver.
+func (q *Queue) awaitDrain(l *lane) {
+	call := l.calling.Load()
+	for l.unanswered.Load() > 0 {
+		q.timer.Reset(q.laneWait)
+		select {
+		case <-l.drained:
+			q.timer.Stop()
+		case <-q.timer.C:
+			now := l.calling.Load()
+			if now != 0 && now == call {
+				return
+			}
+			call = now
+		}
+	}
+}

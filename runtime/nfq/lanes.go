@@ -28,6 +28,8 @@ type lane struct {
 	// unanswered counts the packets handed to the lane whose verdicts are
 	// not sent yet.
 	unanswered atomic.Int64
+	// drained gets a token when unanswered falls to 0 (awaitDrain).
+	drained chan struct{}
 	// calling is the seq of the engine call the lane's goroutine is in, 0
 	// between calls; stalledAt is the seq of a call the receive loop
 	// found the lane full behind for laneWait.
@@ -114,7 +116,12 @@ func (q *Queue) flushLane(l *lane) {
 	}
 	q.write(l.out)
 	q.verdicts.Add(uint64(l.n))
-	l.unanswered.Add(-int64(l.n))
+	if l.unanswered.Add(-int64(l.n)) == 0 {
+		select {
+		case l.drained <- struct{}{}:
+		default:
+		}
+	}
 	q.pending.Add(-int64(l.n))
 	q.busy.Add(-l.n)
 	l.out, l.n = l.out[:0], 0

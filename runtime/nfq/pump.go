@@ -211,13 +211,17 @@ func (q *Queue) enqueue(j *job, inline *[]byte) bool {
 	q.pending.Add(1)
 	q.mu.RUnlock()
 	l := q.lanes[q.e.Shard(&j.conn)%len(q.lanes)]
+	inl := inline != nil && q.inlineAllowed()
+	if inl && l.unanswered.Load() > 0 {
+		q.awaitDrain(l)
+	}
 	if l.unanswered.Load() == 0 {
 		if j.pkt.PayloadOff >= len(j.pkt.Data) && q.e.Skip(q.cfg.Helper, &j.pkt) {
 			q.inline.Add(1)
 			q.answerOwn(l, j, engine.Accept)
 			return true
 		}
-		if inline != nil && q.inlineAllowed() {
+		if inl {
 			return q.runInline(l, j, inline)
 		}
 	}

@@ -182,7 +182,7 @@ func newQueue(e *engine.Engine, cfg Config, out link) *Queue {
 	q := &Queue{e: e, cfg: cfg, out: out, log: cfg.Logger, done: make(chan struct{}),
 		pumped: make(chan struct{}), errc: make(chan error, 1)}
 	for range e.Workers() {
-		q.lanes = append(q.lanes, &lane{ch: make(chan *job, cfg.LaneLen)})
+		q.lanes = append(q.lanes, &lane{ch: make(chan *job, cfg.LaneLen), drained: make(chan struct{}, 1)})
 	}
 	q.free = make(chan *job, len(q.lanes)*cfg.LaneLen+batchLen)
 	q.timer, q.laneWait = time.NewTimer(time.Hour), 2*e.Budget()

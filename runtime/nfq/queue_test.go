@@ -257,6 +257,7 @@ func TestPumpKeepsConnectionOrder(t *testing.T) {
 		}
 		out := newFakeLink()
 		q := newQueue(e, Config{Helper: "h", LaneLen: 1024}, out)
+		q.inlineOff.Store(100) // the first packets through the lanes, then inline runs
 		q.startLanes()
 		go q.pump()
 		const n, conns = 600, 5
@@ -291,7 +292,7 @@ func TestPumpKeepsConnectionOrder(t *testing.T) {
 		}
 		sends := out.sends
 		out.mu.Unlock()
-		if st := q.Stats(); st.Packets != n || st.Verdicts != n || st.Overflows != 0 {
+		if st := q.Stats(); st.Packets != n || st.Verdicts != n || st.Overflows != 0 || st.InlineRuns == 0 {
 			t.Errorf("workers %d: stats %+v", workers, st)
 		}
 		t.Logf("workers %d: %d verdicts in %d writes, %d answered inline", workers, n, sends, q.Stats().Inline)
