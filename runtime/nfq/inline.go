@@ -4,10 +4,12 @@ import "time"
 
 // A call that runs inline longer than inlineSlow turns inline runs off
 // for inlineBackoff packets. A call usually costs microseconds natively,
-// up to a millisecond or two under emulation.
+// up to a millisecond under emulation, where a loaded host also stretches
+// a call's wall time by tens of milliseconds now and then: the threshold
+// is well above that, well below the budget.
 const (
-	inlineSlow    = 5 * time.Millisecond
-	inlineBackoff = 1000
+	inlineSlow    = 20 * time.Millisecond
+	inlineBackoff = 100
 )
 
 // inlineAllowed reports whether the receive loop may run a packet inline,
