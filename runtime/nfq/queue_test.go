@@ -385,3 +385,19 @@ return {name = "h", l4 = "tcp", default_verdict = "drop", policies = {{name = "d
 		t.Errorf("stats %+v: want one abandoned packet, and inline runs", st)
 	}
 }
+
+// FuzzParseQueued: any NFQNL_MSG_PACKET body parses, and a packet with a
+// payload and a conntrack decodes into a job or fails, never panics.
+func FuzzParseQueued(f *testing.F) {
+	f.Add(queuedPacket(f, 1, 1, "NOOP\r\n")[nlmsgHdrLen+4:])
+	f.Add([]byte{8, 0, 1, 0, 0, 0, 0, 1})
+	q := &Queue{cfg: Config{Helper: "h"}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, ok := parseQueued(b)
+		if !ok || m.payload == nil || m.ct == nil {
+			return
+		}
+		j := &job{}
+		_ = q.decode(j, &m)
+	})
+}
