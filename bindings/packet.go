@@ -45,7 +45,7 @@ func checkPacket(L *lua.LState, n int) *engine.Packet {
 
 var packetMethods = map[string]lua.LGFunction{
 	"dir": func(L *lua.LState) int {
-		L.Push(lua.LString(checkPacket(L, 1).Dir().String()))
+		L.Push(dirValue(checkPacket(L, 1).Dir()))
 		return 1
 	},
 	"is_reply": func(L *lua.LState) int {
@@ -53,7 +53,7 @@ var packetMethods = map[string]lua.LGFunction{
 		return 1
 	},
 	"ctinfo": func(L *lua.LState) int {
-		L.Push(lua.LString(checkPacket(L, 1).CTInfo.String()))
+		L.Push(ctinfoValue(checkPacket(L, 1).CTInfo))
 		return 1
 	},
 	"l3": func(L *lua.LState) int {
@@ -107,7 +107,7 @@ var packetMethods = map[string]lua.LGFunction{
 	},
 	"len": func(L *lua.LState) int {
 		p := checkPacket(L, 1)
-		L.Push(lua.LNumber(len(p.Data) - p.PayloadOff))
+		L.Push(number(len(p.Data) - p.PayloadOff))
 		return 1
 	},
 	"payload": func(L *lua.LState) int {
@@ -127,7 +127,7 @@ var packetMethods = map[string]lua.LGFunction{
 			L.Push(lua.LNil)
 			return 1
 		}
-		L.Push(lua.LNumber(b[off]))
+		L.Push(number(int(b[off])))
 		return 1
 	},
 	"prefix":  func(L *lua.LState) int { return prefix(L, false) },

@@ -208,7 +208,8 @@ func (e *Engine) Shard(c *Conn) int {
 
 // Handle runs helper name on one packet of connection c and returns the
 // decision. It always returns a decision: for an unknown helper, the
-// packet is accepted and Err says why.
+// packet is accepted and Err says why. A packet without payload for a
+// PayloadOnly helper is accepted without running it (Stats.Skipped).
 func (e *Engine) Handle(name string, p *Packet, c *Conn) Decision {
 	d := Decision{Verdict: Accept}
 	ent := (*e.helpers.Load())[name]
@@ -216,12 +217,26 @@ func (e *Engine) Handle(name string, p *Packet, c *Conn) Decision {
 		d.Err = fmt.Errorf("engine: helper %q: %w", name, ErrNotFound)
 		return d
 	}
+	h := ent.cur.Load()
+	if h.skip(p) {
+		return d
+	}
 	i := e.Shard(c)
-	for !e.workers[i].Load().handle(ent.cur.Load(), p, c, &d) {
+	for {
+		if d, ok := e.workers[i].Load().handle(h, p, c); ok {
+			return d
+		}
 		// The worker was abandoned while the packet waited: its
 		// replacement takes it.
 	}
-	return d
+}
+
+// Skip reports whether Handle would accept p at once, without running
+// the named helper: p has no payload and the helper declared
+// payload_only. It counts p as skipped when so.
+func (e *Engine) Skip(name string, p *Packet) bool {
+	ent := (*e.helpers.Load())[name]
+	return ent != nil && ent.cur.Load().skip(p)
 }
 
 // Forget drops the per-connection state of a connection that ended. It

@@ -105,6 +105,8 @@ func TestDeclarationErrors(t *testing.T) {
 			[]string{"bad.lua:2: ports.2: must be a port number 1..65535, got 70000"}},
 		{"bad default verdict", "return { name='x', l4='tcp', default_verdict='reject', policies={{name='a',max_expected=1,timeout=1}}, on_packet=function() end }",
 			[]string{"default_verdict: verdict must be \"accept\" or \"drop\", got \"reject\""}},
+		{"payload_only not a boolean", "return { name='x', l4='tcp', policies={{name='a',max_expected=1,timeout=1}},\n payload_only = 1,\n on_packet=function() end }",
+			[]string{"bad.lua:2: payload_only: must be a boolean, got number"}},
 	}
 	e := newEngine(t, engine.Config{Workers: 1})
 	for _, tt := range tests {
@@ -336,5 +338,40 @@ func TestUnknownHelperAccepts(t *testing.T) {
 	d := e.Handle("nope", pkt1, conn1)
 	if d.Verdict != engine.Accept || !errors.Is(d.Err, engine.ErrNotFound) {
 		t.Fatalf("got %v %v", d.Verdict, d.Err)
+	}
+}
+
+// TestPayloadOnly: a payload_only helper never sees packets without
+// payload; they are accepted and counted as skipped.
+func TestPayloadOnly(t *testing.T) {
+	empty := enginetest.Segment{Src: "192.0.2.1", Dst: "192.0.2.2", SrcPort: 40000, DstPort: 2121,
+		Seq: 1000}.Packet(engine.CTEstablished)
+	tests := []struct {
+		name       string
+		decl       string
+		pkt        *engine.Packet
+		want       engine.Verdict
+		skipped    uint64
+		handleSkip bool
+	}{
+		{"empty segment skipped", "payload_only = true,", empty, engine.Accept, 1, true},
+		{"segment with payload runs", "payload_only = true,", pkt1, engine.Drop, 0, false},
+		{"empty segment runs without payload_only", "", empty, engine.Drop, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEngine(t, engine.Config{Workers: 1})
+			load(t, e, "x.lua", helperSrc("x", `return "drop"`, tt.decl))
+			if got := e.Skip("x", tt.pkt); got != tt.handleSkip {
+				t.Errorf("Skip = %v, want %v", got, tt.handleSkip)
+			}
+			if d := e.Handle("x", tt.pkt, conn1); d.Verdict != tt.want {
+				t.Errorf("verdict %v, want %v", d.Verdict, tt.want)
+			}
+			st, _ := e.Stats("x")
+			if want := 2 * tt.skipped; st.Skipped != want {
+				t.Errorf("skipped %d, want %d", st.Skipped, want)
+			}
+		})
 	}
 }

@@ -28,6 +28,10 @@ type Spec struct {
 	Policies []Policy
 	// PrivateSize is the size of the kernel-kept private data, 0 to 32.
 	PrivateSize int
+	// PayloadOnly says the helper has nothing to do with packets without
+	// L4 payload (pure TCP ACKs, SYNs, FINs, empty datagrams): they are
+	// accepted without entering Lua (declaration field payload_only).
+	PayloadOnly bool
 	// DefaultVerdict is applied when the script fails.
 	DefaultVerdict Verdict
 	// Options are the script's declared options and their default values
@@ -72,4 +76,14 @@ func (s *Spec) Serves(ipv6 bool, proto uint8) bool {
 
 func (s *Spec) String() string {
 	return fmt.Sprintf("%s %v/%s ports %v", s.Name, s.L3Names(), ProtoName(s.Proto), s.Ports)
+}
+
+// skip reports whether p, having no payload, is accepted without running
+// the helper, and counts it.
+func (h *Helper) skip(p *Packet) bool {
+	if !h.Spec.PayloadOnly || p.PayloadOff < len(p.Data) {
+		return false
+	}
+	h.stats.skipped.Add(1)
+	return true
 }

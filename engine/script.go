@@ -58,7 +58,7 @@ type Overrides struct {
 // declFields are the fields a helper declaration may have.
 var declFields = map[string]bool{
 	"name": true, "l3": true, "l4": true, "ports": true, "policies": true,
-	"private_size": true, "default_verdict": true, "options": true,
+	"private_size": true, "default_verdict": true, "options": true, "payload_only": true,
 	"on_packet": true, "on_reload": true,
 }
 
@@ -260,6 +260,14 @@ func declaration(dl *declLines, v lua.LValue, ov *Overrides) (Spec, error) {
 		}
 	default:
 		bad("private_size", "must be a number, got %s", ps.Type())
+	}
+
+	switch po := t.RawGetString("payload_only").(type) {
+	case *lua.LNilType:
+	case lua.LBool:
+		spec.PayloadOnly = bool(po)
+	default:
+		bad("payload_only", "must be a boolean, got %s", po.Type())
 	}
 
 	if dv := t.RawGetString("default_verdict"); dv != lua.LNil {

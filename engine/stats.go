@@ -32,6 +32,10 @@ type Stats struct {
 	// Abandoned counts the calls whose worker was abandoned because its
 	// Go code did not return long after the budget.
 	Abandoned uint64
+	// Skipped counts the packets without payload accepted without a call
+	// because the helper declared payload_only; Packets does not count
+	// them.
+	Skipped uint64
 }
 
 type counters struct {
@@ -39,6 +43,7 @@ type counters struct {
 	errors, timeouts, badReturns, loadErrors          atomic.Uint64
 	reloads, reloadFailures, logsSuppressed           atomic.Uint64
 	limits, stateEvictions, stateResets, abandoned    atomic.Uint64
+	skipped                                           atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -49,7 +54,7 @@ func (c *counters) snapshot() Stats {
 		LoadErrors: c.loadErrors.Load(), Reloads: c.reloads.Load(),
 		ReloadFailures: c.reloadFailures.Load(), LogsSuppressed: c.logsSuppressed.Load(),
 		Limits: c.limits.Load(), StateEvictions: c.stateEvictions.Load(),
-		StateResets: c.stateResets.Load(), Abandoned: c.abandoned.Load(),
+		StateResets: c.stateResets.Load(), Abandoned: c.abandoned.Load(), Skipped: c.skipped.Load(),
 	}
 }
 

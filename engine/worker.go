@@ -25,6 +25,8 @@ type worker struct {
 	gone  chan struct{}
 	slots map[string]*slot
 	calls int
+	// dec is the decision of the running call.
+	dec Decision
 	// abandoned is set when the watchdog replaced the worker.
 	abandoned atomic.Bool
 
@@ -160,16 +162,21 @@ func (w *worker) slot(h *Helper) *slot {
 	return sl
 }
 
-// handle runs h's on_packet for one packet and fills d. It returns false,
-// without running anything, when the worker was abandoned while the
-// packet waited for it.
-func (w *worker) handle(h *Helper, p *Packet, c *Conn, d *Decision) bool {
+// handle runs h's on_packet for one packet and returns its decision. It
+// returns false, without running anything, when the worker was abandoned
+// while the packet waited for it. The decision is built in the worker's
+// own (the call's module functions keep a pointer to it), so that a
+// packet costs no allocation.
+func (w *worker) handle(h *Helper, p *Packet, c *Conn) (Decision, bool) {
 	if !w.lock() {
-		return false
+		return Decision{}, false
 	}
 	defer w.unlock()
-	w.run(h, p, c, d)
-	return true
+	w.dec = Decision{Verdict: Accept}
+	w.run(h, p, c, &w.dec)
+	d := w.dec
+	w.dec = Decision{}
+	return d, true
 }
 
 // run runs h's on_packet with the worker held.

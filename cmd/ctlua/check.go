@@ -79,6 +79,9 @@ func printSpec(w io.Writer, file string, s *engine.Spec) {
 		fmt.Fprintf(w, "  policy %d %s: max_expected %d, timeout %s\n", i, p.Name, p.MaxExpected, p.Timeout)
 	}
 	fmt.Fprintf(w, "  private_size %d, default_verdict %s\n", s.PrivateSize, s.DefaultVerdict)
+	if s.PayloadOnly {
+		fmt.Fprintln(w, "  payload_only: packets without payload are accepted without a call")
+	}
 	for _, k := range sortedOptionNames(s.Options) {
 		fmt.Fprintf(w, "  option %s = %v\n", k, s.Options[k])
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/ctlua/ctlua/engine"
@@ -57,6 +58,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
+	defer startCPUProfile(log)()
 	err = daemon.Run(ctx, daemon.Options{Config: cfg, Modules: modules(), Builtin: scripts.FS, Logger: log, Reload: reload})
 	if err != nil {
 		fmt.Fprintln(stderr, "ctlua run:", diagnoseConfig(*config, cfg, err))
@@ -158,4 +160,26 @@ func cmdHelpers(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout)
 	}
 	return exitOK
+}
+
+// startCPUProfile writes a CPU profile of the daemon to the file named by
+// CTLUA_CPUPROFILE, if set, until the returned function runs: how the
+// pump's cost is measured in the VM (docs/performance.md).
+func startCPUProfile(log *slog.Logger) (stop func()) {
+	path := os.Getenv("CTLUA_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		log.Warn("cannot write the CPU profile", "file", path, "error", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }

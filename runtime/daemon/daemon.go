@@ -180,7 +180,7 @@ loop:
 			"without_conntrack", st.WithoutConntrack, "enobufs", st.ENOBUFS, "send_errors", st.SendErrors,
 			"extra_expectations", st.ExtraExpectations, "extra_expectation_errors", st.ExtraExpectationErrors,
 			"seq_adjust_fixes", st.SeqAdjustFixes, "seq_adjust_fix_errors", st.SeqAdjustFixErrors,
-			"overflows", st.Overflows, "abandoned", st.Abandoned)
+			"overflows", st.Overflows, "abandoned", st.Abandoned, "inline", st.Inline, "inline_runs", st.InlineRuns)
 	}
 	cleanup(kc, runs, cfg.Daemon.OnExit, log)
 	return runErr

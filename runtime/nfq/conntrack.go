@@ -52,3 +52,34 @@ func (c *Conntrack) Lookup(t engine.Tuple) (*engine.Conn, error) {
 	}
 	return flowConn(&f), nil
 }
+
+// flowConn converts a ti-mo/conntrack flow to the engine's view.
+func flowConn(f *conntrack.Flow) *engine.Conn {
+	c := &engine.Conn{
+		ID:      f.ID,
+		Orig:    tuple(f.TupleOrig),
+		Reply:   tuple(f.TupleReply),
+		Status:  engine.Status(f.Status),
+		Mark:    f.Mark,
+		Zone:    f.Zone,
+		Timeout: f.Timeout,
+		Helper:  f.Helper.Name,
+		Private: f.Helper.Info,
+		Labels:  f.Labels,
+	}
+	if f.TupleMaster.IP.SourceAddress.IsValid() {
+		m := tuple(f.TupleMaster)
+		c.Master = &m
+	}
+	return c
+}
+
+func tuple(t conntrack.Tuple) engine.Tuple {
+	return engine.Tuple{
+		Src:     t.IP.SourceAddress.Unmap(),
+		Dst:     t.IP.DestinationAddress.Unmap(),
+		Proto:   t.Proto.Protocol,
+		SrcPort: t.Proto.SourcePort,
+		DstPort: t.Proto.DestinationPort,
+	}
+}

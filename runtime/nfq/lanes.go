@@ -1,33 +1,61 @@
 package nfq
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ctlua/ctlua/engine"
-	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
+)
+
+// A lane sends its gathered verdicts when it runs empty, or once it holds
+// flushCount of them or flushAt bytes even though more packets wait: the
+// kernel holds each packet until its verdict, so a verdict must not wait
+// long behind others, and a write must stay well under the socket's send
+// buffer.
+const (
+	flushCount = 16
+	flushAt    = 32 << 10
 )
 
 // A lane holds the packets waiting for one engine worker, and the
-// goroutine that hands them to the engine. The supervisor replaces a
-// lane's goroutine when a packet stays in the engine past StuckAfter.
+// goroutine that hands them to the engine. The lane's verdicts are
+// gathered and sent together whenever the lane runs empty. The supervisor
+// replaces a lane's goroutine when a packet stays in the engine past
+// StuckAfter.
 type lane struct {
-	ch  chan *job
-	gen atomic.Uint64 // the generation of the lane's current goroutine
-	cur atomic.Pointer[inFlight]
-}
+	ch chan *job
+	// unanswered counts the packets handed to the lane whose verdicts are
+	// not sent yet.
+	unanswered atomic.Int64
+	// drained gets a token when unanswered falls to 0 (awaitDrain).
+	drained chan struct{}
+	// calling is the seq of the engine call the lane's goroutine is in, 0
+	// between calls; stalledAt is the seq of a call the receive loop
+	// found the lane full behind for laneWait.
+	calling, stalledAt atomic.Uint64
+	// inRout is set, by the receive loop only, while its unsent verdicts
+	// hold one of this lane's packets.
+	inRout bool
 
-// inFlight is the packet a lane's goroutine is in the engine with.
-type inFlight struct {
-	j     *job
-	start time.Time
-	gen   uint64
+	mu  sync.Mutex // guards what follows
+	gen uint64     // the generation of the lane's current goroutine
+	cur *job       // the packet in the engine, or nil
+	// curInline says cur runs on the receive loop (runInline), not on
+	// the lane's goroutine.
+	curInline bool
+	seq       uint64 // counts the packets taken into the engine
+	out       []byte // verdicts not sent yet
+	n         int    // the packets answered in out
+	// seen and since are the supervisor's: the seq it last saw in the
+	// engine and when it first saw it.
+	seen  uint64
+	since time.Time
 }
 
 func (q *Queue) startLanes() {
 	for _, l := range q.lanes {
-		go q.serve(l, l.gen.Load())
+		go q.serve(l, 0)
 	}
 	go q.supervise()
 }
@@ -49,15 +77,54 @@ func (q *Queue) stopLanes() {
 // serve hands a lane's packets to the engine until the lane closes or the
 // goroutine is abandoned (its generation is no longer the lane's).
 func (q *Queue) serve(l *lane, gen uint64) {
+	var scratch []byte // this goroutine's verdict under construction
 	for j := range l.ch {
-		f := &inFlight{j: j, start: time.Now(), gen: gen}
-		l.cur.Store(f)
-		q.handle(j)
-		l.cur.CompareAndSwap(f, nil)
-		if l.gen.Load() != gen {
+		l.mu.Lock()
+		l.cur = j
+		l.seq++
+		seq := l.seq
+		l.calling.Store(seq)
+		l.mu.Unlock()
+		scratch = q.handle(j, scratch[:0])
+		l.calling.CompareAndSwap(seq, 0)
+		l.mu.Lock()
+		if l.gen != gen {
+			// Abandoned: the supervisor answered j and owns the lane.
+			l.mu.Unlock()
 			return
 		}
+		l.cur = nil
+		if claim(j) {
+			l.out = append(l.out, scratch...)
+			l.n++
+		}
+		if len(l.ch) == 0 || l.n >= flushCount || len(l.out) >= flushAt {
+			q.flushLane(l)
+		}
+		l.mu.Unlock()
+		q.recycle(j)
 	}
+	l.mu.Lock()
+	q.flushLane(l)
+	l.mu.Unlock()
+}
+
+// flushLane sends a lane's gathered verdicts; l.mu is held.
+func (q *Queue) flushLane(l *lane) {
+	if len(l.out) == 0 {
+		return
+	}
+	q.write(l.out)
+	q.verdicts.Add(uint64(l.n))
+	if l.unanswered.Add(-int64(l.n)) == 0 {
+		select {
+		case l.drained <- struct{}{}:
+		default:
+		}
+	}
+	q.pending.Add(-int64(l.n))
+	q.busy.Add(-l.n)
+	l.out, l.n = l.out[:0], 0
 }
 
 // supervise answers the packets stuck in the engine past StuckAfter with
@@ -71,37 +138,50 @@ func (q *Queue) supervise() {
 			return
 		case now := <-t.C:
 			for _, l := range q.lanes {
-				f := l.cur.Load()
-				if f == nil || now.Sub(f.start) < q.cfg.StuckAfter || !l.gen.CompareAndSwap(f.gen, f.gen+1) {
-					continue
-				}
-				q.abandoned.Add(1)
-				q.log.Error("a packet stayed in the engine past the deadline: default verdict, its lane gets a fresh goroutine",
-					"queue", q.cfg.Queue, "helper", q.cfg.Helper, "deadline", q.cfg.StuckAfter)
-				q.answerDefault(f.j)
-				go q.serve(l, f.gen+1)
+				q.check(l, now)
 			}
 		}
 	}
 }
 
-// answer sends j's verdict unless it was already sent: every queued
-// packet gets exactly one.
-func (q *Queue) answer(j *job, m netlink.Message) {
-	if !atomic.CompareAndSwapUint32(&j.answered, 0, 1) {
+// check abandons l's goroutine if the same packet has been in the engine
+// since StuckAfter ago.
+func (q *Queue) check(l *lane, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cur == nil || l.seq != l.seen {
+		l.seen, l.since = l.seq, now
 		return
 	}
-	q.send(m)
-	q.pending.Add(-1)
-	q.busy.Done()
+	if now.Sub(l.since) < q.cfg.StuckAfter {
+		return
+	}
+	j := l.cur
+	l.seen, l.since = l.seq, now
+	q.abandoned.Add(1)
+	if l.curInline {
+		q.log.Error("a packet stayed in the engine past the deadline: default verdict, a fresh receive loop",
+			"queue", q.cfg.Queue, "helper", q.cfg.Helper, "deadline", q.cfg.StuckAfter)
+		q.depose(l, j)
+		return
+	}
+	l.cur = nil
+	l.gen++
+	q.log.Error("a packet stayed in the engine past the deadline: default verdict, its lane gets a fresh goroutine",
+		"queue", q.cfg.Queue, "helper", q.cfg.Helper, "deadline", q.cfg.StuckAfter)
+	if claim(j) {
+		l.out = appendVerdict(l.out, q.cfg.Queue, family(&j.pkt), j.id, q.defaultVerdict())
+		l.n++
+	}
+	q.flushLane(l)
+	go q.serve(l, l.gen)
 }
 
-// answerDefault answers j with the helper's default verdict.
-func (q *Queue) answerDefault(j *job) {
-	v := engine.Accept
-	if h := q.e.Helper(q.cfg.Helper); h != nil {
-		v = h.Spec.DefaultVerdict
-	}
-	m, _ := verdictMessage(q.cfg.Queue, unix.AF_INET, j.id, "", &engine.Decision{Verdict: v}, nil)
-	q.answer(j, m)
+// claim reports whether the caller is the first to answer j: every queued
+// packet gets exactly one verdict.
+func claim(j *job) bool { return atomic.CompareAndSwapUint32(&j.answered, 0, 1) }
+
+// decision runs the helper on j.
+func (q *Queue) decision(j *job) engine.Decision {
+	return q.e.Handle(q.cfg.Helper, &j.pkt, &j.conn)
 }

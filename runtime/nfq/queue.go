@@ -1,7 +1,6 @@
 package nfq
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ctlua/ctlua/engine"
-	nfqueue "github.com/florianl/go-nfqueue/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -36,8 +34,11 @@ type Config struct {
 	Expecter *Expecter
 	Logger   *slog.Logger
 	// LaneLen is the number of packets waiting for each engine worker;
-	// 0 means 256. A packet arriving at a full lane gets the helper's
-	// default verdict at once (Stats.Overflows): a slow connection
+	// 0 means 256. A full lane is waited for while it moves (a flood
+	// backs up into the kernel's queue); a packet arriving at a full lane
+	// whose worker stays in one call for two budgets gets the
+	// helper's default verdict at once (Stats.Overflows), and so do the
+	// lane's next ones until another call starts: a slow connection
 	// delays only its own worker's packets.
 	LaneLen int
 	// StuckAfter is how long a packet may be in the engine before it
@@ -63,50 +64,79 @@ type Stats struct {
 	// because their worker's lane was full; Abandoned those answered so
 	// because the engine did not return them in time.
 	Overflows, Abandoned uint64
+	// Inline counts the packets answered by the receive loop itself,
+	// without a lane: packets without payload for a helper that declared
+	// payload_only, when their lane had nothing unanswered.
+	Inline uint64
+	// InlineRuns counts the packets the receive loop ran in the engine
+	// itself: the last of a batch, when its lane had nothing unanswered.
+	InlineRuns uint64
 }
 
 // A Queue pumps the packets of one NFQUEUE through the engine.
 type Queue struct {
 	e   *engine.Engine
 	cfg Config
-	nf  *nfqueue.Nfqueue
-	out sender
+	nl  *netlink.Conn
+	out link
 	log *slog.Logger
 
 	lanes   []*lane
+	free    chan *job    // answered jobs, for reuse
 	mu      sync.RWMutex // guards stop against in-flight accounting
 	stop    bool
 	busy    sync.WaitGroup
 	pending atomic.Int64
-	cancel  context.CancelFunc
 	errc    chan error
 	done    chan struct{} // closed by Stop: ends the supervisor
+	pumped  chan struct{} // closed when the receive loop ends
+	// pumpGen is the generation of the current receive loop: the
+	// supervisor deposes a loop stuck in the engine (runInline).
+	pumpGen atomic.Uint64
+	// inlineOff counts down the packets not to run inline after a slow
+	// inline call.
+	inlineOff atomic.Int64
+
+	// rout holds the verdicts the receive loop sends itself (packets
+	// answered at once), rdone the jobs among them; both are flushed
+	// once per received batch.
+	rout  []byte
+	rdone int
+	// rest and restHead are what the receive loop has still to dispatch
+	// of its batch: the next datagrams, and the rest of the current one.
+	// The supervisor hands them to the next loop when it deposes one.
+	rest     [][]byte
+	restHead []byte
+	// timer times the receive loop's waits for a full lane: laneWait (two
+	// budgets: the watchdog stops a call after 1.25) in one engine call
+	// stalls the lane.
+	timer    *time.Timer
+	laneWait time.Duration
 
 	packets, verdicts, noCT, unparsable   atomic.Uint64
 	enobufs, sendErrors, extra, extraErrs atomic.Uint64
 	seqFixes, seqFixErrs                  atomic.Uint64
-	overflows, abandoned                  atomic.Uint64
+	overflows, abandoned, inline          atomic.Uint64
+	inlineRuns                            atomic.Uint64
 }
 
-// sender sends verdict messages: the queue's netlink socket.
-type sender interface {
-	Send(m netlink.Message) (netlink.Message, error)
-}
-
+// A job is one queued packet on its way through a lane. Jobs are reused:
+// data holds the packet and its conntrack attribute, which pkt and conn
+// alias.
 type job struct {
 	id   uint32
 	pkt  engine.Packet
-	conn *engine.Conn
+	conn engine.Conn
 	// seqadj is the connection's sequence adjustment per direction, as
 	// the kernel reported it with the packet.
 	seqadj [2]seqAdjust
-	// answered is set (atomically, to 1) by whoever sends the packet's
-	// verdict first: its worker, the overflow path, the stuck-lane
-	// supervisor.
+	// answered is set (atomically, to 1) by whoever answers the packet
+	// first: its lane, the overflow path, the stuck-lane supervisor.
 	answered uint32
+	data     []byte
 }
 
-// Open binds the queue, asking the kernel for each packet's conntrack.
+// Open opens the queue's netlink socket. Start binds it.
 func Open(e *engine.Engine, cfg Config) (*Queue, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -114,31 +144,30 @@ func Open(e *engine.Engine, cfg Config) (*Queue, error) {
 	if cfg.ReadBuffer == 0 {
 		cfg.ReadBuffer = 8 << 20
 	}
-	flags := uint32(nfqueue.NfQaCfgFlagConntrack)
-	if cfg.FailOpen {
-		flags |= nfqueue.NfQaCfgFlagFailOpen
-	}
-	nf, err := nfqueue.Open(&nfqueue.Config{
-		NfQueue:      cfg.Queue,
-		MaxQueueLen:  cfg.MaxQueueLen,
-		MaxPacketLen: 0xffff,
-		Copymode:     nfqueue.NfQnlCopyPacket,
-		Flags:        flags,
-		NetNS:        cfg.NetNS,
-	})
+	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: cfg.NetNS})
 	if err != nil {
 		return nil, fmt.Errorf("nfqueue %d: open: %w", cfg.Queue, err)
 	}
-	if err := nf.Con.SetReadBuffer(cfg.ReadBuffer); err != nil {
+	if err := nl.SetReadBuffer(cfg.ReadBuffer); err != nil {
 		cfg.Logger.Warn("cannot set the queue's receive buffer", "queue", cfg.Queue, "error", err)
 	}
-	q := newQueue(e, cfg, nf.Con)
-	q.nf = nf
+	rc, err := nl.SyscallConn()
+	var l *nlLink
+	if err == nil {
+		l, err = newNLLink(rc, nl.Close)
+	}
+	if err != nil {
+		nl.Close()
+		return nil, fmt.Errorf("nfqueue %d: open: %w", cfg.Queue, err)
+	}
+	q := newQueue(e, cfg, l)
+	q.nl = nl
 	return q, nil
 }
 
-// newQueue sets up a queue's lanes; out sends its verdicts.
-func newQueue(e *engine.Engine, cfg Config, out sender) *Queue {
+// newQueue sets up a queue's lanes; out receives its packets and sends
+// its verdicts.
+func newQueue(e *engine.Engine, cfg Config, out link) *Queue {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -151,48 +180,46 @@ func newQueue(e *engine.Engine, cfg Config, out sender) *Queue {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 5 * time.Second
 	}
-	q := &Queue{e: e, cfg: cfg, out: out, log: cfg.Logger, done: make(chan struct{})}
+	q := &Queue{e: e, cfg: cfg, out: out, log: cfg.Logger, done: make(chan struct{}),
+		pumped: make(chan struct{}), errc: make(chan error, 1)}
 	for range e.Workers() {
-		q.lanes = append(q.lanes, &lane{ch: make(chan *job, cfg.LaneLen)})
+		q.lanes = append(q.lanes, &lane{ch: make(chan *job, cfg.LaneLen), drained: make(chan struct{}, 1)})
 	}
+	q.free = make(chan *job, len(q.lanes)*cfg.LaneLen+batchLen)
+	q.timer, q.laneWait = time.NewTimer(time.Hour), 2*e.Budget()
+	q.timer.Stop()
 	return q
 }
 
-// Start binds the queue and starts serving it: packets go to the engine
-// and come back as verdicts. Bind errors (a kernel without the conntrack
-// glue, a queue another process reads) are returned here. Receive errors
-// after that arrive on Err.
+// Start binds the queue, asking the kernel for each packet's conntrack,
+// and starts serving it: packets go to the engine and come back as
+// verdicts. Bind errors (a kernel without the conntrack glue, a queue
+// another process reads) are returned here. Receive errors after that
+// arrive on Err.
 func (q *Queue) Start() error {
-	q.startLanes()
-	var inner context.Context
-	inner, q.cancel = context.WithCancel(context.Background())
-	q.errc = make(chan error, 1)
-	err := q.nf.RegisterWithErrorFunc(inner, q.hook, func(err error) int {
-		if errors.Is(err, unix.ENOBUFS) {
-			// The kernel dropped messages for us: count, keep going.
-			q.enobufs.Add(1)
-			return 0
-		}
-		if inner.Err() != nil {
-			return 1
-		}
-		var oe *netlink.OpError
-		if errors.As(err, &oe) && oe.Timeout() {
-			return 0
-		}
-		select {
-		case q.errc <- fmt.Errorf("nfqueue %d: receive: %w", q.cfg.Queue, err):
-		default:
-		}
-		return 1
-	})
-	if err != nil {
-		q.cancel()
-		q.stopLanes()
-		q.nf.Close()
+	if err := q.bind(); err != nil {
+		q.out.close()
 		return fmt.Errorf("nfqueue %d: bind: %w", q.cfg.Queue, err)
 	}
+	q.startLanes()
+	go q.pump()
 	return nil
+}
+
+// bind sends the queue's configuration in one NFQNL_MSG_CONFIG: bind,
+// copy mode, queue length and flags take effect together, so no packet
+// arrives without its conntrack.
+func (q *Queue) bind() error {
+	flags := uint32(nfqaCfgFlagConntrack)
+	if q.cfg.FailOpen {
+		flags |= nfqaCfgFlagFailOpen
+	}
+	maxLen := q.cfg.MaxQueueLen
+	if maxLen == 0 {
+		maxLen = 1024
+	}
+	_, err := q.nl.Execute(configMessage(q.cfg.Queue, 0xffff, maxLen, flags))
+	return err
 }
 
 // Err returns the channel on which a failed receive loop reports.
@@ -206,8 +233,13 @@ func (q *Queue) Stop() {
 	q.stop = true
 	q.mu.Unlock()
 	q.drain()
-	q.cancel()
-	q.nf.Close()
+	q.out.close()
+	select {
+	case <-q.pumped:
+	case <-time.After(q.cfg.StopTimeout):
+		// The receive loop is stuck in the engine (runInline); once the
+		// call returns, it finds the socket closed and ends.
+	}
 	q.stopLanes()
 }
 
@@ -226,79 +258,25 @@ func (q *Queue) drain() {
 	}
 }
 
-// hook runs on go-nfqueue's receive goroutine: it decodes and hands the
-// packet to the worker that owns its connection, or answers at once.
-func (q *Queue) hook(a nfqueue.Attribute) int {
-	if a.PacketID == nil {
-		return 0
-	}
-	q.packets.Add(1)
-	id := *a.PacketID
-	if a.Payload == nil {
-		q.unparsable.Add(1)
-		q.accept(id)
-		return 0
-	}
-	pkt, err := engine.ParsePacket(*a.Payload)
-	if err != nil {
-		q.unparsable.Add(1)
-		q.accept(id)
-		return 0
-	}
-	if a.Ct == nil || a.CtInfo == nil {
-		// No conntrack: the rule does not reference conntrack, or the
-		// kernel lacks the glue. Nothing a helper can do.
-		q.noCT.Add(1)
-		q.accept(id)
-		return 0
-	}
-	conn, seqadj, err := decodeConn(family(&pkt), *a.Ct)
-	if err != nil {
-		q.unparsable.Add(1)
-		q.log.Warn("cannot decode the packet's conntrack, accepting", "queue", q.cfg.Queue, "error", err)
-		q.accept(id)
-		return 0
-	}
-	pkt.CTInfo = engine.CTInfo(*a.CtInfo)
-	q.mu.RLock()
-	if q.stop {
-		q.mu.RUnlock()
-		q.accept(id)
-		return 0
-	}
-	q.busy.Add(1)
-	q.pending.Add(1)
-	q.mu.RUnlock()
-	j := &job{id: id, pkt: pkt, conn: conn, seqadj: seqadj}
-	select {
-	case q.lanes[q.e.Shard(conn)%len(q.lanes)].ch <- j:
-	default:
-		q.overflows.Add(1)
-		q.answerDefault(j)
-	}
-	return 0
-}
-
-// handle runs the helper and sends the verdict.
-func (q *Queue) handle(j *job) {
-	d := q.e.Handle(q.cfg.Helper, &j.pkt, j.conn)
+// handle runs the helper on j and appends its verdict message to b.
+func (q *Queue) handle(j *job, b []byte) []byte {
+	d := q.decision(j)
 	var exp *engine.Expectation
 	if len(d.Expectations) > 0 {
 		exp = &d.Expectations[0]
-		// After the verdict: on a connection's first packet the master
-		// is confirmed only once the kernel reinjected it (synchronously,
-		// while it takes the verdict), and ctnetlink refuses an
-		// expectation for an unconfirmed master (ENOENT).
-		defer q.createExtra(j.conn, d.Expectations[1:])
-	}
-	helper := j.conn.Helper
-	if helper == "" {
-		helper = q.cfg.Helper
+		q.createExtra(&j.conn, d.Expectations[1:])
 	}
 	if j.conn.Master != nil && exp == nil {
 		// The kernel refuses CTA_HELP on an expected connection; send
 		// only the fields it accepts there.
 		d.Update.PrivateSet = false
+	}
+	if d.Packet == nil && exp == nil && d.Update.IsZero() {
+		return appendVerdict(b, q.cfg.Queue, family(&j.pkt), j.id, d.Verdict)
+	}
+	helper := j.conn.Helper
+	if helper == "" {
+		helper = q.cfg.Helper
 	}
 	fixed := q.fixSeqAdjust(j, d.Packet)
 	m, err := verdictMessage(q.cfg.Queue, family(&j.pkt), j.id, helper, &d, exp)
@@ -307,37 +285,72 @@ func (q *Queue) handle(j *job) {
 		if fixed {
 			q.restoreSeqAdjust(j)
 		}
-		m, _ = verdictMessage(q.cfg.Queue, unix.AF_INET, j.id, "", &engine.Decision{Verdict: engine.Accept}, nil)
+		return appendVerdict(b, q.cfg.Queue, family(&j.pkt), j.id, engine.Accept)
 	}
-	q.answer(j, m)
+	return appendMessage(b, m)
 }
 
+// createExtra creates a decision's expectations after the first (which
+// travels in the verdict) over ctnetlink. ctnetlink refuses an expectation
+// whose master is not confirmed yet (ENOENT), and on a connection's first
+// packet the master is confirmed only once the kernel has taken this
+// packet's verdict, which the pump sends later, with others: those are
+// created by expectLater, once the master is there.
 func (q *Queue) createExtra(conn *engine.Conn, exps []engine.Expectation) {
+	if len(exps) == 0 {
+		return
+	}
+	if q.cfg.Expecter == nil {
+		q.extraErrs.Add(uint64(len(exps)))
+		q.log.Warn("expectations dropped: only one travels in a verdict and no ctnetlink expecter is configured",
+			"helper", q.cfg.Helper, "dropped", len(exps))
+		return
+	}
+	if conn.Status&engine.StatusConfirmed == 0 {
+		go q.expectLater(conn.Orig, cloneExpectations(exps))
+		return
+	}
 	for i := range exps {
-		if q.cfg.Expecter == nil {
-			q.extraErrs.Add(1)
-			q.log.Warn("expectation dropped: only one travels in a verdict and no ctnetlink expecter is configured", "helper", q.cfg.Helper)
-			continue
-		}
-		q.extra.Add(1)
-		if err := q.cfg.Expecter.Create(conn.Orig, &exps[i]); err != nil {
-			q.extraErrs.Add(1)
-			q.log.Warn("cannot create expectation", "helper", q.cfg.Helper, "expectation", exps[i].String(), "error", err)
-		}
+		q.createOne(conn.Orig, &exps[i], false)
 	}
 }
 
-func (q *Queue) accept(id uint32) {
-	m, _ := verdictMessage(q.cfg.Queue, unix.AF_INET, id, "", &engine.Decision{Verdict: engine.Accept}, nil)
-	q.send(m)
+// expectLater creates exps for the unconfirmed master, retrying while
+// ctnetlink answers ENOENT (the verdict that confirms it is not out yet),
+// for about a second.
+func (q *Queue) expectLater(master engine.Tuple, exps []engine.Expectation) {
+	for i := range exps {
+		q.createOne(master, &exps[i], true)
+	}
 }
 
-func (q *Queue) send(m netlink.Message) {
-	q.verdicts.Add(1)
-	if _, err := q.out.Send(m); err != nil {
-		q.sendErrors.Add(1)
-		q.log.Error("cannot send verdict", "queue", q.cfg.Queue, "error", err)
+// createOne creates e for master and counts it; with retry, it tries again
+// while the master is not confirmed.
+func (q *Queue) createOne(master engine.Tuple, e *engine.Expectation, retry bool) {
+	q.extra.Add(1)
+	err := q.cfg.Expecter.Create(master, e)
+	for delay := time.Millisecond; retry && errors.Is(err, unix.ENOENT) && delay < time.Second; delay *= 2 {
+		time.Sleep(delay)
+		err = q.cfg.Expecter.Create(master, e)
 	}
+	if err != nil {
+		q.extraErrs.Add(1)
+		q.log.Warn("cannot create expectation", "helper", q.cfg.Helper, "expectation", e.String(), "error", err)
+	}
+}
+
+// cloneExpectations copies exps, NAT included, out of the pump's reused
+// decision.
+func cloneExpectations(exps []engine.Expectation) []engine.Expectation {
+	out := make([]engine.Expectation, len(exps))
+	for i, e := range exps {
+		if e.NAT != nil {
+			nat := *e.NAT
+			e.NAT = &nat
+		}
+		out[i] = e
+	}
+	return out
 }
 
 // Stats returns the queue's counters.
@@ -347,7 +360,8 @@ func (q *Queue) Stats() Stats {
 		Unparsable: q.unparsable.Load(), ENOBUFS: q.enobufs.Load(), SendErrors: q.sendErrors.Load(),
 		ExtraExpectations: q.extra.Load(), ExtraExpectationErrors: q.extraErrs.Load(),
 		SeqAdjustFixes: q.seqFixes.Load(), SeqAdjustFixErrors: q.seqFixErrs.Load(),
-		Overflows: q.overflows.Load(), Abandoned: q.abandoned.Load(),
+		Overflows: q.overflows.Load(), Abandoned: q.abandoned.Load(), Inline: q.inline.Load(),
+		InlineRuns: q.inlineRuns.Load(),
 	}
 }
 

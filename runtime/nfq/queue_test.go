@@ -10,38 +10,86 @@ import (
 
 	"github.com/ctlua/ctlua/engine"
 	"github.com/ctlua/ctlua/engine/enginetest"
-	nfqueue "github.com/florianl/go-nfqueue/v2"
 	"github.com/mdlayher/netlink"
 	lua "github.com/yuin/gopher-lua"
 )
 
-// fakeSocket records the verdicts a queue sends, by packet id.
-type fakeSocket struct {
+// fakeLink records the verdicts a queue sends, by packet id, and hands
+// it the datagrams put on in.
+type fakeLink struct {
+	in       chan []byte
 	mu       sync.Mutex
 	verdicts map[uint32][]engine.Verdict
+	order    []uint32 // packet ids in the order of their verdicts
+	sends    int
+	once     sync.Once
 }
 
-func (f *fakeSocket) Send(m netlink.Message) (netlink.Message, error) {
-	ad, err := netlink.NewAttributeDecoder(m.Data[4:])
-	if err != nil {
-		return m, err
+func newFakeLink() *fakeLink {
+	return &fakeLink{in: make(chan []byte, 1024), verdicts: map[uint32][]engine.Verdict{}}
+}
+
+func (f *fakeLink) recv(b *batch) error {
+	d, ok := <-f.in
+	if !ok {
+		return errClosed
 	}
-	for ad.Next() {
-		if ad.Type() == nfqaVerdictHdr {
-			b := ad.Bytes()
-			f.mu.Lock()
-			id := binary.BigEndian.Uint32(b[4:])
-			f.verdicts[id] = append(f.verdicts[id], engine.Verdict(binary.BigEndian.Uint32(b)))
-			f.mu.Unlock()
+	b.n = 0
+	for {
+		b.msgs[b.n] = append(b.bufs[b.n][:0], d...)
+		b.n++
+		if b.n == batchLen {
+			return nil
+		}
+		select {
+		case d, ok = <-f.in:
+			if !ok {
+				return nil
+			}
+		default:
+			return nil
 		}
 	}
-	return m, nil
 }
 
-func (f *fakeSocket) count() int {
+func (f *fakeLink) send(b []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sends++
+	for len(b) >= nlmsgHdrLen {
+		n := int(binary.NativeEndian.Uint32(b))
+		ad, err := netlink.NewAttributeDecoder(b[nlmsgHdrLen+4 : n])
+		if err != nil {
+			return err
+		}
+		for ad.Next() {
+			if ad.Type() == nfqaVerdictHdr {
+				v := ad.Bytes()
+				id := binary.BigEndian.Uint32(v[4:])
+				f.verdicts[id] = append(f.verdicts[id], engine.Verdict(binary.BigEndian.Uint32(v)))
+				f.order = append(f.order, id)
+			}
+		}
+		b = b[(n+3)&^3:]
+	}
+	return nil
+}
+
+func (f *fakeLink) close() error {
+	f.once.Do(func() { close(f.in) })
+	return nil
+}
+
+func (f *fakeLink) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.verdicts)
+}
+
+// feed dispatches one datagram the way the pump does.
+func feed(q *Queue, d []byte) {
+	q.datagram(d, nil)
+	q.flushOwn()
 }
 
 // blockOnce's block() waits in Go, the first time, until release closes.
@@ -60,24 +108,41 @@ func (b blockOnce) Open(L *lua.LState, _ *engine.Session) lua.LValue {
 	})
 }
 
-// queuedPacket returns the attributes of a queued TCP packet of
-// connection id, as go-nfqueue hands them to the hook.
-func queuedPacket(t *testing.T, pktID, connID uint32) nfqueue.Attribute {
+// queuedPacket returns the NFQNL_MSG_PACKET of a queued TCP packet of
+// connection id carrying payload, as the kernel sends it.
+func queuedPacket(t testing.TB, pktID, connID uint32, payload string) []byte {
+	return packetMsg(t, "h", pktID, connID, payload)
+}
+
+// packetMsg is queuedPacket for a connection of the named helper.
+func packetMsg(t testing.TB, helper string, pktID, connID uint32, payload string) []byte {
 	orig := engine.Tuple{Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"),
 		Proto: engine.ProtoTCP, SrcPort: uint16(40000 + connID), DstPort: 21}
 	ae := netlink.NewAttributeEncoder()
 	ae.ByteOrder = binary.BigEndian
 	ae.Nested(ctaTupleOrig, func(ae *netlink.AttributeEncoder) error { encodeTuple(ae, orig, 6); return nil })
 	ae.Nested(ctaTupleReply, func(ae *netlink.AttributeEncoder) error { encodeTuple(ae, orig.Reverse(), 6); return nil })
-	ae.Uint32(12, connID) // CTA_ID
+	ae.Uint32(ctaStatus, uint32(engine.StatusConfirmed|engine.StatusSeenReply))
+	ae.Nested(ctaHelp, func(ae *netlink.AttributeEncoder) error { ae.String(ctaHelpName, helper); return nil })
+	ae.Uint32(ctaID, connID)
 	ct, err := ae.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload := enginetest.Segment{Src: "192.0.2.1", Dst: "192.0.2.2", SrcPort: orig.SrcPort, DstPort: 21,
-		Seq: 1, Payload: "NOOP\r\n"}.Packet(engine.CTEstablished).Data
-	info := uint32(engine.CTEstablished)
-	return nfqueue.Attribute{PacketID: &pktID, Payload: &payload, Ct: &ct, CtInfo: &info}
+	pkt := enginetest.Segment{Src: "192.0.2.1", Dst: "192.0.2.2", SrcPort: orig.SrcPort, DstPort: 21,
+		Seq: 1, Payload: payload}.Packet(engine.CTEstablished).Data
+	ae = netlink.NewAttributeEncoder()
+	ae.ByteOrder = binary.BigEndian
+	ae.Bytes(nfqaPacketHdr, binary.BigEndian.AppendUint32(nil, pktID)[:4:4])
+	ae.Bytes(nfqaPayload, pkt)
+	ae.Bytes(nfqaCT, ct)
+	ae.Uint32(nfqaCTInfo, uint32(engine.CTEstablished))
+	attrs, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return appendMessage(nil, netlink.Message{Header: netlink.Header{Type: subsysQueue<<8 | msgPacket},
+		Data: append(nfgenmsg(2, 0), attrs...)})
 }
 
 // TestStuckPacketDoesNotBlockTheQueue: a packet whose call never returns
@@ -98,12 +163,12 @@ return {name = "h", l4 = "tcp", default_verdict = "drop", policies = {{name = "d
 	if _, err := e.Load("h.lua", []byte(src), nil); err != nil {
 		t.Fatal(err)
 	}
-	out := &fakeSocket{verdicts: map[uint32][]engine.Verdict{}}
+	out := newFakeLink()
 	q := newQueue(e, Config{Helper: "h", LaneLen: 4, StuckAfter: 50 * time.Millisecond}, out)
 	q.startLanes()
 	const n = 20
 	for id := uint32(1); id <= n; id++ {
-		q.hook(queuedPacket(t, id, id))
+		feed(q, queuedPacket(t, id, id, "NOOP\r\n"))
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for out.count() < n && time.Now().Before(deadline) {
@@ -157,10 +222,10 @@ return {name = "h", l4 = "tcp", policies = {{name = "d", max_expected = 1, timeo
 	if _, err := e.Load("h.lua", []byte(src), nil); err != nil {
 		t.Fatal(err)
 	}
-	out := &fakeSocket{verdicts: map[uint32][]engine.Verdict{}}
+	out := newFakeLink()
 	q := newQueue(e, Config{Helper: "h", StuckAfter: time.Hour, StopTimeout: 50 * time.Millisecond}, out)
 	q.startLanes()
-	q.hook(queuedPacket(t, 1, 1))
+	feed(q, queuedPacket(t, 1, 1, "NOOP\r\n"))
 	done := make(chan struct{})
 	go func() {
 		q.drain()
@@ -172,4 +237,167 @@ return {name = "h", l4 = "tcp", policies = {{name = "d", max_expected = 1, timeo
 	case <-time.After(5 * time.Second):
 		t.Fatal("Stop waited for the stuck packet past its deadline")
 	}
+}
+
+// TestPumpKeepsConnectionOrder: through the whole pump (batches, lanes,
+// verdicts gathered per lane, empty segments answered by the receive
+// loop), every packet gets exactly one verdict and each connection's
+// verdicts leave in the order its packets came.
+func TestPumpKeepsConnectionOrder(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		e, err := engine.New(engine.Config{Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		src := `return {name = "h", l4 = "tcp", payload_only = true, policies = {{name = "d", max_expected = 1, timeout = 1}},
+  on_packet = function() end}`
+		if _, err := e.Load("h.lua", []byte(src), nil); err != nil {
+			t.Fatal(err)
+		}
+		out := newFakeLink()
+		q := newQueue(e, Config{Helper: "h", LaneLen: 1024}, out)
+		q.inlineOff.Store(100) // the first packets through the lanes, then inline runs
+		q.startLanes()
+		go q.pump()
+		const n, conns = 600, 5
+		connOf := map[uint32]uint32{}
+		for id := uint32(1); id <= n; id++ {
+			c := id%conns + 1
+			connOf[id] = c
+			payload := "DATA\r\n"
+			if id%3 == 0 {
+				payload = ""
+			}
+			out.in <- packetMsg(t, "h", id, c, payload)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for out.count() < n && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		q.Stop()
+		out.mu.Lock()
+		last := map[uint32]uint32{}
+		for _, id := range out.order {
+			if c := connOf[id]; id < last[c] {
+				t.Errorf("workers %d: conn %d: verdict for %d after %d", workers, c, id, last[c])
+			} else {
+				last[c] = id
+			}
+		}
+		for id := uint32(1); id <= n; id++ {
+			if v := out.verdicts[id]; len(v) != 1 || v[0] != engine.Accept {
+				t.Errorf("workers %d: packet %d: verdicts %v, want one accept", workers, id, v)
+			}
+		}
+		sends := out.sends
+		out.mu.Unlock()
+		if st := q.Stats(); st.Packets != n || st.Verdicts != n || st.Overflows != 0 || st.InlineRuns == 0 {
+			t.Errorf("workers %d: stats %+v", workers, st)
+		}
+		t.Logf("workers %d: %d verdicts in %d writes, %d answered inline", workers, n, sends, q.Stats().Inline)
+	}
+}
+
+// TestFloodWaitsForAMovingLane: packets arriving faster than their lane
+// drains are not answered without the helper while the lane moves: the
+// receive loop waits (and the kernel's queue holds the rest).
+func TestFloodWaitsForAMovingLane(t *testing.T) {
+	e, err := engine.New(engine.Config{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	src := `return {name = "h", l4 = "tcp", policies = {{name = "d", max_expected = 1, timeout = 1}},
+  on_packet = function() for i = 1, 1000 do end end}`
+	if _, err := e.Load("h.lua", []byte(src), nil); err != nil {
+		t.Fatal(err)
+	}
+	out := newFakeLink()
+	q := newQueue(e, Config{Helper: "h", LaneLen: 1}, out)
+	q.laneWait = 10 * time.Second // a moving lane is never taken for a stalled one here
+	q.inlineOff.Store(1 << 40)    // every packet through the lane
+	q.startLanes()
+	go q.pump()
+	const n = 200
+	for id := uint32(1); id <= n; id++ {
+		out.in <- packetMsg(t, "h", id, 1, "DATA\r\n")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for out.count() < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	q.Stop()
+	if st := q.Stats(); st.Overflows != 0 || st.Verdicts != n {
+		t.Errorf("stats %+v: want %d verdicts, none by overflow", st, n)
+	}
+}
+
+// TestStuckInlineCallGetsAFreshReceiveLoop: a packet whose lane is idle
+// runs on the receive loop; when its call never returns, the supervisor
+// answers it with the default verdict and a fresh receive loop serves
+// the rest of its batch and the next packets.
+func TestStuckInlineCallGetsAFreshReceiveLoop(t *testing.T) {
+	b := blockOnce{release: make(chan struct{}), calls: new(atomic.Int32)}
+	e, err := engine.New(engine.Config{Workers: 1, Budget: 5 * time.Millisecond, StuckAfter: 30 * time.Millisecond,
+		Modules: []engine.Module{b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	src := `local block = require("block")
+return {name = "h", l4 = "tcp", default_verdict = "drop", policies = {{name = "d", max_expected = 1, timeout = 1}},
+  on_packet = function() block() end}`
+	if _, err := e.Load("h.lua", []byte(src), nil); err != nil {
+		t.Fatal(err)
+	}
+	out := newFakeLink()
+	q := newQueue(e, Config{Helper: "h", StuckAfter: 50 * time.Millisecond}, out)
+	q.startLanes()
+	go q.pump()
+	for id := uint32(1); id <= 3; id++ { // one batch: 1 gets stuck, 2 and 3 wait behind it
+		out.in <- packetMsg(t, "h", id, id, "DATA\r\n")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for out.count() < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for id := uint32(4); id <= 5; id++ {
+		out.in <- packetMsg(t, "h", id, id, "DATA\r\n")
+		for out.count() < int(id) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(b.release)
+	time.Sleep(20 * time.Millisecond) // let the released loop try to answer again
+	q.Stop()
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if v := out.verdicts[1]; len(v) != 1 || v[0] != engine.Drop {
+		t.Errorf("stuck packet: verdicts %v, want one default verdict", v)
+	}
+	for id := uint32(2); id <= 5; id++ {
+		if v := out.verdicts[id]; len(v) != 1 || v[0] != engine.Accept {
+			t.Errorf("packet %d: verdicts %v, want one accept", id, v)
+		}
+	}
+	if st := q.Stats(); st.Abandoned != 1 || st.InlineRuns == 0 {
+		t.Errorf("stats %+v: want one abandoned packet, and inline runs", st)
+	}
+}
+
+// FuzzParseQueued: any NFQNL_MSG_PACKET body parses, and a packet with a
+// payload and a conntrack decodes into a job or fails, never panics.
+func FuzzParseQueued(f *testing.F) {
+	f.Add(queuedPacket(f, 1, 1, "NOOP\r\n")[nlmsgHdrLen+4:])
+	f.Add([]byte{8, 0, 1, 0, 0, 0, 0, 1})
+	q := &Queue{cfg: Config{Helper: "h"}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, ok := parseQueued(b)
+		if !ok || m.payload == nil || m.ct == nil {
+			return
+		}
+		j := &job{}
+		_ = q.decode(j, &m)
+	})
 }

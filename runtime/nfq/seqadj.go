@@ -182,7 +182,7 @@ func (q *Queue) fixSeqAdjust(j *job, pkt []byte) bool {
 		return false
 	}
 	q.seqFixes.Add(1)
-	if err := q.cfg.Expecter.SetSeqAdjust(j.conn, dir, set); err != nil {
+	if err := q.cfg.Expecter.SetSeqAdjust(&j.conn, dir, set); err != nil {
 		q.seqFixErrs.Add(1)
 		q.log.Warn("cannot correct the sequence adjustment", "helper", q.cfg.Helper, "error", err)
 		return false
@@ -196,7 +196,7 @@ func (q *Queue) fixSeqAdjust(j *job, pkt []byte) bool {
 // restoreSeqAdjust puts back the adjustment fixSeqAdjust changed, for a
 // verdict that goes without the rewritten packet after all.
 func (q *Queue) restoreSeqAdjust(j *job) {
-	if err := q.cfg.Expecter.SetSeqAdjust(j.conn, j.pkt.Dir(), j.seqadj[j.pkt.Dir()]); err != nil {
+	if err := q.cfg.Expecter.SetSeqAdjust(&j.conn, j.pkt.Dir(), j.seqadj[j.pkt.Dir()]); err != nil {
 		q.seqFixErrs.Add(1)
 		q.log.Warn("cannot restore the sequence adjustment", "helper", q.cfg.Helper, "error", err)
 	}

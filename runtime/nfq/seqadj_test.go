@@ -127,7 +127,7 @@ func TestMisreadSeq(t *testing.T) {
 func TestNeedsSeqAdjFix(t *testing.T) {
 	v6 := engine.Packet{Data: append([]byte{0x60}, make([]byte, 79)...), Proto: engine.ProtoTCP, Src: netip.MustParseAddr("2001:db8::1")}
 	v4 := engine.Packet{Data: append([]byte{0x45}, make([]byte, 79)...), Proto: engine.ProtoTCP, Src: netip.MustParseAddr("192.0.2.1")}
-	nat := &engine.Conn{Status: engine.StatusSrcNAT}
+	nat := engine.Conn{Status: engine.StatusSrcNAT}
 	tests := []struct {
 		name string
 		j    job
@@ -137,7 +137,7 @@ func TestNeedsSeqAdjFix(t *testing.T) {
 		{"IPv6 NAT longer", job{pkt: v6, conn: nat}, make([]byte, 81), true},
 		{"IPv6 NAT shorter", job{pkt: v6, conn: nat}, make([]byte, 79), true},
 		{"IPv6 NAT same length", job{pkt: v6, conn: nat}, make([]byte, 80), false},
-		{"IPv6 not NAT'ed (the kernel does not adjust)", job{pkt: v6, conn: &engine.Conn{}}, make([]byte, 81), false},
+		{"IPv6 not NAT'ed (the kernel does not adjust)", job{pkt: v6, conn: engine.Conn{}}, make([]byte, 81), false},
 		{"IPv4 (the kernel gets it right)", job{pkt: v4, conn: nat}, make([]byte, 81), false},
 		{"unchanged packet", job{pkt: v6, conn: nat}, nil, false},
 	}

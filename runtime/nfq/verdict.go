@@ -6,6 +6,7 @@ import (
 
 	"github.com/ctlua/ctlua/engine"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // verdictMessage builds the NFQNL_MSG_VERDICT for packet id of queue,
@@ -129,4 +130,68 @@ func encodeTuple(ae *netlink.AttributeEncoder, t engine.Tuple, proto uint8) {
 		ae.Uint16(ctaProtoDst, t.DstPort)
 		return nil
 	})
+}
+
+// appendVerdict appends a plain NFQNL_MSG_VERDICT for packet id of queue
+// to b, without allocating: the verdict alone, nothing else changed.
+func appendVerdict(b []byte, queue uint16, family uint8, id uint32, v engine.Verdict) []byte {
+	const n = nlmsgHdrLen + 4 + 12
+	b = appendHeader(b, n, subsysQueue<<8|msgVerdict, uint16(netlink.Request))
+	b = append(b, family, 0, byte(queue>>8), byte(queue), // nfgenmsg
+		12, 0, nfqaVerdictHdr, 0) // NFQA_VERDICT_HDR, 8 bytes
+	b = binary.BigEndian.AppendUint32(b, uint32(v))
+	return binary.BigEndian.AppendUint32(b, id)
+}
+
+// appendHeader appends a netlink message header for a message of n bytes.
+func appendHeader(b []byte, n int, typ, flags uint16) []byte {
+	b = binary.NativeEndian.AppendUint32(b, uint32(n))
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	b = binary.NativeEndian.AppendUint16(b, flags)
+	return append(b, 0, 0, 0, 0, 0, 0, 0, 0) // sequence and port: the kernel's
+}
+
+// appendMessage appends m, padded to the netlink alignment, to b.
+func appendMessage(b []byte, m netlink.Message) []byte {
+	n := nlmsgHdrLen + len(m.Data)
+	b = appendHeader(b, n, uint16(m.Header.Type), uint16(m.Header.Flags))
+	b = append(b, m.Data...)
+	for ; n%4 != 0; n++ {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// nfnetlink_queue configuration (include/uapi/linux/netfilter/nfnetlink_queue.h).
+const (
+	nfqaCfgCmd    = 1
+	nfqaCfgParams = 2
+	nfqaCfgMaxLen = 3
+	nfqaCfgMask   = 4
+	nfqaCfgFlags  = 5
+
+	nfqnlCfgCmdBind = 1
+	nfqnlCopyPacket = 2
+
+	nfqaCfgFlagFailOpen  = 1
+	nfqaCfgFlagConntrack = 2
+)
+
+// configMessage binds queue and sets its copy range, length and flags in
+// one NFQNL_MSG_CONFIG, acknowledged.
+func configMessage(queue uint16, copyRange, maxLen, flags uint32) netlink.Message {
+	ae := netlink.NewAttributeEncoder()
+	ae.ByteOrder = binary.BigEndian
+	ae.Bytes(nfqaCfgCmd, []byte{nfqnlCfgCmdBind, 0, 0, 0})
+	params := append(binary.BigEndian.AppendUint32(nil, copyRange), nfqnlCopyPacket)
+	ae.Bytes(nfqaCfgParams, params)
+	ae.Uint32(nfqaCfgMaxLen, maxLen)
+	ae.Uint32(nfqaCfgMask, flags)
+	ae.Uint32(nfqaCfgFlags, flags)
+	b, _ := ae.Encode()
+	return netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(subsysQueue<<8 | msgConfig),
+			Flags: netlink.Request | netlink.Acknowledge},
+		Data: append(nfgenmsg(unix.AF_UNSPEC, queue), b...),
+	}
 }

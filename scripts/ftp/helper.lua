@@ -192,5 +192,6 @@ return {
   ports = { 21 },
   policies = { { name = "ftp", max_expected = 1, timeout = 300 } },
   options = { loose = false },
+  payload_only = true, -- pure ACKs never enter Lua
   on_packet = on_packet,
 }

@@ -50,12 +50,15 @@ EOF
 }
 
 # start_ctlua NAME L4: ctlua run with the shipped helper, IPv4 only (like
-# the others), no fail-open.
+# the others), no fail-open, one engine worker per vCPU (WORKERS=N: N).
+# With CTLUA_BENCH_PROFILE=1 and CTLUA_BENCH_OUT, it writes a CPU profile
+# of the run there (PROFILE, set by measure).
 start_ctlua() {
   cat >"$W/bench.toml" <<EOF
 [daemon]
 on_exit = "delete"
 watch = false
+workers = ${WORKERS:-0}
 [[helper]]
 script = "builtin:$1"
 queue = $QUEUE
@@ -63,10 +66,14 @@ l3 = ["ipv4"]
 fail_open = false
 queue_len = 1024
 EOF
-  ip netns exec "$FW" "$BIN/ctlua" run --config "$W/bench.toml" >"$W/ctlua.log" 2>&1 &
+  ip netns exec "$FW" env ${PROFILE:+CTLUA_CPUPROFILE="$PROFILE"} "$BIN/ctlua" run --config "$W/bench.toml" >"$W/ctlua.log" 2>&1 &
   PID=$!
   wait_for "$W/ctlua.log" "ctlua running"
 }
+
+# start_ctlua1 NAME L4: ctlua with one engine worker, to compare with the
+# default (one per vCPU) on the same flow.
+start_ctlua1() { WORKERS=1 start_ctlua "$@"; }
 
 # wait_for FILE TEXT: up to 20 s for TEXT in FILE, while PID lives.
 wait_for() {
@@ -84,12 +91,15 @@ wait_for() {
 stop_contender() {
   kill -TERM "$PID" 2>/dev/null
   wait "$PID" 2>/dev/null
-  OWN=
+  OWN= OVER=
   case $1 in
     c) OWN=$(awk '/^verdicts/ { print $2 }' "$W/c.log") ;;
-    ctlua) OWN=$(grep -o 'msg="queue stats".* verdicts=[0-9]*' "$W/ctlua.log" | grep -o 'verdicts=[0-9]*' | cut -d= -f2) ;;
+    ctlua*)
+      OWN=$(grep -o 'msg="queue stats".* verdicts=[0-9]*' "$W/ctlua.log" | grep -o 'verdicts=[0-9]*' | cut -d= -f2)
+      OVER=$(grep -o 'msg="queue stats".* overflows=[0-9]*' "$W/ctlua.log" | grep -o 'overflows=[0-9]*' | cut -d= -f2)
+      ;;
   esac
-  [[ $1 == ctlua ]] || nfct del helper "$2" inet "$3" 2>/dev/null
+  [[ $1 == ctlua* ]] || nfct del helper "$2" inet "$3" 2>/dev/null
   return 0
 }
 
@@ -127,6 +137,8 @@ measure() {
     ftp) name=ftp l4=tcp port=21 ;;
     *) die "unknown protocol $proto" ;;
   esac
+  PROFILE=
+  [[ -n ${CTLUA_BENCH_PROFILE:-} && -n ${CTLUA_BENCH_OUT:-} && $c == ctlua* ]] && PROFILE="$CTLUA_BENCH_OUT/$c-$proto-r$r.pprof"
   "start_$c" "$name" "$l4" || { bad "round $r $proto $c: did not start"; stop_contender "$c" "$name" "$l4"; return; }
   rules_add "$name" "$l4" "$port" || { bad "round $r $proto $c: rules"; stop_contender "$c" "$name" "$l4"; return; }
   if [[ $l4 == udp ]]; then
@@ -181,6 +193,13 @@ bypass_check() {
     bad "$what: $OWN verdicts for $delivered packets delivered"
     return
   fi
+  # ctlua answers a packet with the default verdict, without the helper,
+  # when its lane is full and stalled (Stats.Overflows): that must not be
+  # how it keeps up with a flood.
+  if [[ -n ${OVER:-} ]] && ((OVER > 0)); then
+    bad "$what: $OVER packets answered without the helper (lane overflows)"
+    return
+  fi
   if [[ $4 == tftp ]]; then
     ((recv <= delivered)) && ok "$what: no bypass (the server got $recv packets, the helper was given $delivered)" ||
       bad "$what: the server got $recv packets, the helper was given only $delivered: packets bypassed the helper"
@@ -215,10 +234,10 @@ report() {
       close("sort")
       for (k in keys) {
         split(k, p, SUBSEP)
-        if (p[2] != "ctlua") continue
+        if (p[2] !~ /^ctlua/) continue
         c = p[1] SUBSEP "c"; d = p[1] SUBSEP "conntrackd"
-        if (d in med && med[d] > 0) printf "ratio %s: ctlua / conntrackd = %.2f\n", p[1], med[k] / med[d]
-        if (c in med && med[c] > 0) printf "ratio %s: ctlua / C reference = %.2f\n", p[1], med[k] / med[c]
+        if (d in med && med[d] > 0) printf "ratio %s: %s / conntrackd = %.2f\n", p[1], p[2], med[k] / med[d]
+        if (c in med && med[c] > 0) printf "ratio %s: %s / C reference = %.2f\n", p[1], p[2], med[k] / med[c]
       }
     }' "$1"
 }

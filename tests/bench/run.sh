@@ -21,9 +21,11 @@
 #   sudo tests/bench/run.sh --smoke    1 round of 2 s: that everything runs
 #
 # Settings: CTLUA_BENCH_ROUNDS, CTLUA_BENCH_SECONDS, CTLUA_BENCH_PROTOS
-# ("tftp ftp"), CTLUA_BENCH_CONTENDERS ("c conntrackd ctlua"),
-# CTLUA_BENCH_SIZE (payload bytes, 100), CTLUA_BENCH_OUT (a host directory
-# for results.tsv); the CTLUA_VM_* settings of tests/vm/run.sh apply.
+# ("tftp ftp"), CTLUA_BENCH_CONTENDERS ("c conntrackd ctlua"; ctlua1 is
+# ctlua with one engine worker), CTLUA_BENCH_SIZE (payload bytes, 100),
+# CTLUA_BENCH_OUT (a host directory for results.tsv), CTLUA_BENCH_PROFILE=1
+# (with CTLUA_BENCH_OUT: a CPU profile of every ctlua run there, from
+# CTLUA_CPUPROFILE); the CTLUA_VM_* settings of tests/vm/run.sh apply.
 set -uo pipefail
 SELF=$(readlink -f "$0")
 ROOT=$(cd "$(dirname "$SELF")/../.." && pwd)
