@@ -48,6 +48,17 @@ oracle_topology() {
   inns $CLI conntrack -L >/dev/null 2>&1 || { echo "oracle: no conntrack in the namespace" >&2; exit 1; }
 }
 
+# record_tries WHAT CMD...: runs CMD (one recording, returning 1 when its
+# capture is incomplete) up to three times: on a loaded host tcpdump can
+# miss the first packet or drop some.
+record_tries() {
+  local what=$1 try
+  shift
+  for try in 1 2 3; do "$@" && return 0; done
+  echo "$what: no complete capture in 3 tries" >&2
+  exit 1
+}
+
 # capture_ok PCAP TCPDUMP-STDERR FIRST: tcpdump lost nothing and the
 # capture starts with the packet FIRST matches (an ERE on tcpdump -n).
 capture_ok() {

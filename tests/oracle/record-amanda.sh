@@ -56,7 +56,7 @@ backup 192.0.2.2 1
 grep -q "DATA stream" "$W/server.log" && { echo "record-amanda: a connection passed without the helper" >&2; exit 1; }
 inns $CLI iptables -t raw -A OUTPUT -p udp --dport 10080 -j CT --helper amanda
 
-record() { # scenario client-addr
+record_once() { # scenario client-addr
   local name=$1 addr=$2
   ip netns exec $CLI tcpdump -Z root -i v0 --immediate-mode -U -s 0 -w "$W/$name.pcap" 'tcp or udp' 2>"$W/$name.tcpdump" &
   local tp=$!
@@ -68,10 +68,11 @@ record() { # scenario client-addr
   sleep 0.5; kill $tp $ep; wait $tp $ep 2>/dev/null || true
   [[ $(grep -c " stream of the backup" "$W/server.log") == 7 ]] ||
     { echo "record-amanda: $name: want 7 streams, the server says:" >&2; cat "$W/server.log" "$W/client.log" >&2; exit 1; }
-  capture_ok "$W/$name.pcap" "$W/$name.tcpdump" '\.10080: UDP' || { echo "record-amanda: $name: capture incomplete" >&2; exit 1; }
+  capture_ok "$W/$name.pcap" "$W/$name.tcpdump" '\.10080: UDP' || { echo "record-amanda: $name: capture incomplete, recording again" >&2; return 1; }
   cp "$W/$name.pcap" "$W/$name.events" "$OUT/"
   awk -f "$HERE/expect2json.awk" "$W/$name.events" >"$OUT/$name.expect"
   echo "$name: $(wc -l <"$OUT/$name.expect") expectations, $(stat -c %s "$OUT/$name.pcap") bytes"
 }
+record() { record_tries "record-amanda: $1" record_once "$@"; }
 record ipv4-sendbackup 192.0.2.2
 record ipv6-sendbackup 2001:db8::2

@@ -79,7 +79,7 @@ dcc "$W/probe"
 grep -q "file 100 ok" "$W/bob.log" && { echo "record-irc: DCC passed without the helper: the firewall lets it through" >&2; exit 1; }
 inns $CLI iptables -t raw -A OUTPUT -p tcp --dport 6667 -j CT --helper irc
 
-record() { # scenario script-file wanted-lines
+record_once() { # scenario script-file wanted-lines
   local name=$1 script=$2 want=$3
   ip netns exec $CLI tcpdump -Z root -i v0 --immediate-mode -U -s 0 -w "$W/$name.pcap" 'tcp' 2>"$W/$name.tcpdump" &
   local tp=$!
@@ -91,7 +91,7 @@ record() { # scenario script-file wanted-lines
   sleep 0.5; kill $tp $cp; wait $tp $cp 2>/dev/null || true
   [[ $(grep -cE "^(file [0-9]+ ok|chat hello)" "$W/bob.log") == "$want" ]] ||
     { echo "record-irc: $name: want $want transfers, bob says:" >&2; cat "$W/bob.log" "$W/alice.log" >&2; exit 1; }
-  capture_ok "$W/$name.pcap" "$W/$name.tcpdump" '\.6667: Flags \[S\]' || { echo "record-irc: $name: capture incomplete" >&2; exit 1; }
+  capture_ok "$W/$name.pcap" "$W/$name.tcpdump" '\.6667: Flags \[S\]' || { echo "record-irc: $name: capture incomplete, recording again" >&2; return 1; }
   cp "$W/$name.pcap" "$OUT/$name.pcap"
   cp "$W/$name.events" "$OUT/$name.events"
   awk -f "$HERE/expect2json.awk" "$W/$name.events" >"$OUT/$name.expect"
@@ -107,6 +107,7 @@ raw PRIVMSG bob4 :\x01DCC SEND zero.txt 3221225985 0 10\x01\r\n
 sleep 0.3
 send real.txt 500
 S
+record() { record_tries "record-irc: $1" record_once "$@"; }
 record ipv4-dcc-send "$W/send" 3
 record ipv4-dcc-chat "$W/chat" 2
 record ipv4-dcc-mixed "$W/mixed" 1

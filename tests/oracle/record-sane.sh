@@ -65,7 +65,7 @@ inns $CLI iptables -t raw -D OUTPUT -p tcp --dport 6566 -j CT --helper sane
 if scan net:192.0.2.2:test:0 1; then echo "record-sane: a scan passed without the helper: the firewall lets it through" >&2; exit 1; fi
 inns $CLI iptables -t raw -A OUTPUT -p tcp --dport 6566 -j CT --helper sane
 
-record() { # scenario device
+record_once() { # scenario device
   local name=$1 dev=$2
   ip netns exec $CLI tcpdump -Z root -i v0 --immediate-mode -U -s 0 -w "$W/$name.pcap" 'tcp' 2>"$W/$name.tcpdump" &
   local tp=$!
@@ -75,10 +75,11 @@ record() { # scenario device
   sleep 0.2
   scan "$dev" 3 || { echo "record-sane: $name: the scans failed:" >&2; cat "$W/scanimage.log" >&2; exit 1; }
   sleep 0.5; kill $tp $cp; wait $tp $cp 2>/dev/null || true
-  capture_ok "$W/$name.pcap" "$W/$name.tcpdump" '\.6566: Flags \[S\]' || { echo "record-sane: $name: capture incomplete" >&2; exit 1; }
+  capture_ok "$W/$name.pcap" "$W/$name.tcpdump" '\.6566: Flags \[S\]' || { echo "record-sane: $name: capture incomplete, recording again" >&2; return 1; }
   cp "$W/$name.pcap" "$W/$name.events" "$OUT/"
   awk -f "$HERE/expect2json.awk" "$W/$name.events" >"$OUT/$name.expect"
   echo "$name: $(wc -l <"$OUT/$name.expect") expectations, $(stat -c %s "$OUT/$name.pcap") bytes"
 }
+record() { record_tries "record-sane: $1" record_once "$@"; }
 record ipv4-scan net:192.0.2.2:test:0
 record ipv6-scan 'net:[2001:db8::2]:test:0'

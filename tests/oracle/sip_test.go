@@ -2,6 +2,7 @@ package oracle
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,16 +29,41 @@ func TestSIPLifecycleMatchesKernel(t *testing.T) {
 	if len(calls) == 0 || len(teardown) == 0 {
 		t.Fatalf("captures missing: %d in testdata, %d in testdata/teardown", len(calls), len(teardown))
 	}
-	for _, pcap := range append(calls, teardown...) {
+	for i, pcap := range append(calls, teardown...) {
 		base := strings.TrimSuffix(pcap, ".pcap")
 		name, _ := filepath.Rel(sipData(), pcap)
+		byUse := i < len(calls)
 		t.Run(name, func(t *testing.T) {
 			want := readEvents(t, base+".events")
-			if diff := cmp.Diff(want, replayLifecycle(t, helper, pcap)); diff != "" {
+			got := replayLifecycle(t, helper, pcap)
+			if byUse {
+				want, got = sortDestroyRuns(want), sortDestroyRuns(got)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("expectation life cycle differs from the kernel's (-kernel +ctlua):\n%s", diff)
 			}
 		})
 	}
+}
+
+// sortDestroyRuns sorts each run of consecutive DESTROY events by port.
+// In the call captures an expectation ends when a media flow uses it, and
+// when the two directions' flows start at once, the order the kernel saw
+// them in at the firewall and the order the capture shows them in can
+// differ (seen once for RTCP over IPv6). The teardown captures are
+// compared in exact order: there the helper removes the expectations of
+// one message, newest first.
+func sortDestroyRuns(ev []lifecycle) []lifecycle {
+	out := slices.Clone(ev)
+	for i := 0; i < len(out); {
+		j := i
+		for j < len(out) && out[j].Kind == "DESTROY" {
+			j++
+		}
+		slices.SortFunc(out[i:j], func(a, b lifecycle) int { return int(a.Dport) - int(b.Dport) })
+		i = max(j, i+1)
+	}
+	return out
 }
 
 func TestSIPTeardownMatchesKernel(t *testing.T) {
