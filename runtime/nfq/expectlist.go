@@ -83,30 +83,43 @@ func dumpExpectations(c *netlink.Conn) ([]KernelExpectation, error) {
 	return out, nil
 }
 
-// WatchExpectations calls fn with every expectation the kernel creates or
-// removes in the network namespace netns (0: the current one), from
-// ctnetlink's expectation events (`conntrack -E expect`), until ctx is
-// done (nil) or the socket fails. Events the kernel could not deliver
-// fail it with ENOBUFS.
-func WatchExpectations(ctx context.Context, netns int, fn func(ExpectEvent)) error {
+// ExpectEvents receives ctnetlink's expectation events (`conntrack -E
+// expect`).
+type ExpectEvents struct{ c *netlink.Conn }
+
+// ListenExpectations subscribes to the expectations the kernel creates
+// and removes in the network namespace netns (0: the current one). Events
+// from then on are delivered by Run.
+func ListenExpectations(netns int) (*ExpectEvents, error) {
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netns})
 	if err != nil {
-		return fmt.Errorf("ctnetlink events: %w", err)
+		return nil, fmt.Errorf("ctnetlink events: %w", err)
 	}
-	defer c.Close()
 	for _, g := range []netfilter.NetlinkGroup{netfilter.GroupCTExpNew, netfilter.GroupCTExpDestroy} {
 		if err := c.JoinGroup(uint32(g)); err != nil {
-			return fmt.Errorf("ctnetlink events: join group %d: %w", g, err)
+			c.Close()
+			return nil, fmt.Errorf("ctnetlink events: join group %d: %w", g, err)
 		}
 	}
-	return watchExpectations(ctx, c, fn)
+	return &ExpectEvents{c: c}, nil
 }
 
-// watchExpectations reads expectation events from c until ctx is done,
-// when it closes c.
+// Run calls fn with every event until ctx is done (nil) or the socket
+// fails (events the kernel could not deliver fail it with ENOBUFS). It
+// closes the socket.
+func (l *ExpectEvents) Run(ctx context.Context, fn func(ExpectEvent)) error {
+	return watchExpectations(ctx, l.c, fn)
+}
+
+// watchExpectations reads expectation events from c until ctx is done
+// or c fails, and closes c.
 func watchExpectations(ctx context.Context, c *netlink.Conn, fn func(ExpectEvent)) error {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
+	defer func() {
+		if stop() {
+			c.Close()
+		}
+	}()
 	for {
 		msgs, err := c.Receive()
 		if ctx.Err() != nil {
