@@ -88,7 +88,7 @@ func printStatus(w io.Writer, st *control.Status) {
 	for _, h := range st.Helpers {
 		c := h.Counters
 		fmt.Fprintf(tw, "%s\t%s\t%.12s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", h.Name, h.Script, h.SHA256,
-			h.Version, h.Loaded.Local().Format(time.DateTime), c.Packets, c.Accepted, c.Dropped,
+			h.Version, h.Loaded.Local().Format("2006-01-02T15:04:05"), c.Packets, c.Accepted, c.Dropped,
 			c.Expectations+c.ExpectInserted, c.Errors, c.Timeouts, c.Reloads, c.ReloadFailures, c.States,
 			meanLatency(h.Latency), quantileBound(h.Latency, 0.99))
 	}
