@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,7 @@ func (r *recentErrors) addError(err error) {
 	var de *DeclError
 	if errors.As(err, &de) && de.Line > 0 {
 		rec.At = fmt.Sprintf("%s:%d", de.File, de.Line)
+		rec.Msg = strings.TrimPrefix(rec.Msg, rec.At+": ")
 	}
 	r.add(rec)
 }

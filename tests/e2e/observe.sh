@@ -137,7 +137,7 @@ inns "$CLI" timeout 20 curl -sS --max-time 15 "tftp://$S4/r.bin" -o "$W/got.bin"
   && ok "TFTP read through the dropping firewall" || { bad "TFTP read failed"; cat "$W/tftp-cli.log"; }
 for _ in $(seq 100); do grep -q "^\[DESTROY\] tftp" "$W/watch.txt" && break; sleep 0.1; done
 grep -qE "^\[NEW\] tftp timeout=[0-9]+ proto=udp src=198\.51\.100\.2 dst=192\.0\.2\.1 .*master-dst=198\.51\.100\.2 sport=[0-9]+ dport=69" "$W/watch.txt" \
-  && ok "ctlua expect --watch: [NEW] $(grep -m1 '^\[NEW\]' "$W/watch.txt" | cut -c1-90)..." || { bad "no [NEW] tftp event"; cat "$W/watch.txt" "$W/watch.err"; }
+  && ok "ctlua expect --watch: $(grep -m1 '^\[NEW\]' "$W/watch.txt" | cut -c1-90)..." || { bad "no [NEW] tftp event"; cat "$W/watch.txt" "$W/watch.err"; }
 grep -q "^\[DESTROY\] tftp" "$W/watch.txt" && ok "ctlua expect --watch: [DESTROY] when the data flow came" || bad "no [DESTROY] tftp event"
 kill "$WPID"; wait "$WPID" 2>/dev/null
 
@@ -151,7 +151,7 @@ done
 # --- metrics moved -------------------------------------------------------------
 scrape after
 for m in 'ctlua_packets_total{helper="ftp"}' 'ctlua_packets_total{helper="tftp"}' \
-         'ctlua_verdicts_total{helper="ftp",verdict="accept"}' 'ctlua_expectations_created_total{helper="ftp"}' \
+         'ctlua_verdicts_total{helper="ftp",verdict="accept"}' 'ctlua_expectations_inserted_total{helper="ftp"}' \
          'ctlua_expectations_created_total{helper="tftp"}' 'ctlua_queue_packets_total{helper="ftp",queue="3"}' \
          'ctlua_queue_verdicts_total{helper="tftp",queue="4"}' 'ctlua_packet_duration_seconds_count{helper="ftp"}'; do
   b=$(metric "$m" "$W/before.prom") a=$(metric "$m" "$W/after.prom")
