@@ -129,11 +129,19 @@ func watchExpectations(ctx context.Context, c *netlink.Conn, fn func(ExpectEvent
 			return fmt.Errorf("ctnetlink events: %w", err)
 		}
 		for _, m := range msgs {
-			var ev conntrack.Event
-			if err := ev.Unmarshal(m); err != nil || ev.Expect == nil {
-				continue // not an expectation event this version decodes
+			if ev, ok := expectEvent(m); ok {
+				fn(ev)
 			}
-			fn(ExpectEvent{New: ev.Type == conntrack.EventExpNew, Expectation: kernelExpectation(ev.Expect)})
 		}
 	}
+}
+
+// expectEvent decodes one ctnetlink event message; ok is false for a
+// message that is not an expectation event this version decodes.
+func expectEvent(m netlink.Message) (ev ExpectEvent, ok bool) {
+	var ce conntrack.Event
+	if err := ce.Unmarshal(m); err != nil || ce.Expect == nil {
+		return ev, false
+	}
+	return ExpectEvent{New: ce.Type == conntrack.EventExpNew, Expectation: kernelExpectation(ce.Expect)}, true
 }

@@ -119,3 +119,23 @@ func TestWatchExpectationsFails(t *testing.T) {
 		t.Fatal("a failing socket watched on")
 	}
 }
+
+// FuzzExpectEvent decodes arbitrary ctnetlink expectation messages: no
+// panic, and a decoded expectation keeps its wildcard protocol mask.
+func FuzzExpectEvent(f *testing.F) {
+	for _, e := range []struct {
+		m engine.Tuple
+		x *engine.Expectation
+	}{{ftpMaster, &ftpData}, {tftpMaster, &tftpData}} {
+		m, _ := expectMessage(e.m, e.x)
+		f.Add(uint8(msgExpNew), m.Data)
+		f.Add(uint8(msgExpDelete), m.Data)
+	}
+	f.Fuzz(func(t *testing.T, typ uint8, data []byte) {
+		m := netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(subsysCTNLExp<<8 | uint16(typ%4))}, Data: data}
+		ev, ok := expectEvent(m)
+		if ok && ev.Expectation.Mask.Proto != 0xff {
+			t.Fatalf("decoded %+v", ev)
+		}
+	})
+}

@@ -31,19 +31,10 @@ S4=198.51.100.2
 mkdir -p "$W/root"; chmod 0777 "$W/root"
 head -c 3000 /dev/urandom | base64 > "$W/root/a.txt"
 head -c 30000 /dev/urandom > "$W/root/r.bin"
-inns "$SRV" "$PY" -c '
-import sys, logging
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
-from pyftpdlib.servers import FTPServer
-a = DummyAuthorizer(); a.add_anonymous(sys.argv[1])
-h = FTPHandler; h.authorizer = a; h.permit_foreign_addresses = False
-logging.basicConfig(level=logging.WARNING)
-FTPServer(("::", 21), h).serve_forever()' "$W/root" >"$W/ftpd.log" 2>&1 &
+start_ftpd "$SRV" "$W/root"
 inns "$SRV" in.tftpd --foreground --permissive --user root --secure "$W/root" >"$W/tftpd.log" 2>&1 &
-for _ in $(seq 200); do inns "$SRV" ss -ltn | grep -q ':21 ' && inns "$SRV" ss -lun | grep -q ':69 ' && break; sleep 0.1; done
-inns "$SRV" ss -ltn | grep -q ':21 ' && inns "$SRV" ss -lun | grep -q ':69 ' \
-  && ok "FTP and TFTP servers listen" || die "servers did not start: $(cat "$W/ftpd.log" "$W/tftpd.log")"
+for _ in $(seq 100); do inns "$SRV" ss -lun | grep -q ':69 ' && break; sleep 0.1; done
+inns "$SRV" ss -lun | grep -q ':69 ' && ok "FTP and TFTP servers listen" || die "tftpd did not start: $(cat "$W/tftpd.log")"
 
 # --- ctlua: two helpers, metrics, control socket, JSON logs --------------------
 cp "$E2E/../../scripts/ftp/helper.lua" "$W/ftp.lua"
@@ -66,17 +57,7 @@ queue = 4
 CONF
 start_ctlua "$FW"
 [[ -S $SOCK && $(stat -c %a "$SOCK") == 600 ]] && ok "control socket $SOCK, mode 0600" || bad "control socket: $(ls -l "$SOCK" 2>&1)"
-{ "$CTLUA" rules --config "$W/ctlua.toml"; cat <<'NFT'
-table inet filter {
-	chain forward {
-		type filter hook forward priority filter; policy drop;
-		ct state established,related accept
-		tcp dport 21 ct state new accept
-		udp dport 69 ct state new accept
-	}
-}
-NFT
-} >"$W/rules.nft"
+{ "$CTLUA" rules --config "$W/ctlua.toml"; forward_filter "tcp dport 21 ct state new accept" "udp dport 69 ct state new accept"; } >"$W/rules.nft"
 inns "$FW" nft -f "$W/rules.nft" && ok "rules of both helpers and the dropping firewall load" || { bad "nft rejected the rules"; cat "$W/rules.nft"; }
 
 # metric NAME{LABELS} FILE: the sample's value in a scrape, or 0.
