@@ -70,6 +70,9 @@ type Stats struct {
 	// InlineRuns counts the packets the receive loop ran in the engine
 	// itself: the last of a batch, when its lane had nothing unanswered.
 	InlineRuns uint64
+	// Outstanding is the number of packets taken for the engine and not
+	// answered yet (a gauge).
+	Outstanding int64
 }
 
 // A Queue pumps the packets of one NFQUEUE through the engine.
@@ -361,7 +364,7 @@ func (q *Queue) Stats() Stats {
 		ExtraExpectations: q.extra.Load(), ExtraExpectationErrors: q.extraErrs.Load(),
 		SeqAdjustFixes: q.seqFixes.Load(), SeqAdjustFixErrors: q.seqFixErrs.Load(),
 		Overflows: q.overflows.Load(), Abandoned: q.abandoned.Load(), Inline: q.inline.Load(),
-		InlineRuns: q.inlineRuns.Load(),
+		InlineRuns: q.inlineRuns.Load(), Outstanding: q.pending.Load(),
 	}
 }
 
