@@ -131,6 +131,7 @@ func Run(ctx context.Context, opt Options) error {
 		}()
 	}
 	go forgetDestroyed(ctx, e, log)
+	releaseMemory()
 	log.Info("ctlua running", "helpers", len(runs), "workers", e.Workers())
 	if opt.Ready != nil {
 		close(opt.Ready)
@@ -145,6 +146,7 @@ func Run(ctx context.Context, opt Options) error {
 			log.Error("reload failed, the running version stays", "helper", r.name, "error", err)
 		}
 		obs.reloaded(r, err)
+		releaseMemory()
 		return err
 	}
 	obs.serve(runs, reload)

@@ -246,3 +246,41 @@ report() {
       }
     }' "$1"
 }
+
+# all_helpers_rss: the memory goal (issue 13: RSS at most
+# CTLUA_BENCH_RSS_MAX_MB, 40, with every shipped helper loaded): ctlua run
+# with every folder of scripts/ as a builtin helper, each on a queue of
+# its own, its RSS once all are registered and bound, and again after a
+# reload of every script.
+all_helpers_rss() {
+  local max_mb=${CTLUA_BENCH_RSS_MAX_MB:-40} q=100 names=() f name rss1 rss2
+  printf '[daemon]\non_exit = "delete"\nwatch = false\n' >"$W/all.toml"
+  for f in "$ROOT"/scripts/*/helper.lua; do
+    name=$(basename "$(dirname "$f")")
+    names+=("$name")
+    printf '[[helper]]\nscript = "builtin:%s"\nqueue = %d\n' "$name" "$q" >>"$W/all.toml"
+    q=$((q + 1))
+  done
+  ip netns exec "$FW" "$BIN/ctlua" run --config "$W/all.toml" >"$W/all.log" 2>&1 &
+  PID=$!
+  if ! wait_for "$W/all.log" "ctlua running"; then
+    bad "every shipped helper (${names[*]}): ctlua did not start: $(tail -3 "$W/all.log")"
+    kill "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null
+    return
+  fi
+  rss1=$(rss_kb "$PID")
+  echo "bench: all helpers loaded: $(grep -E '^(Anonymous|Pss_File):' "/proc/$PID/smaps_rollup" | tr -s ' \n' ' ')"
+  kill -HUP "$PID"
+  sleep 2
+  rss2=$(rss_kb "$PID")
+  echo "bench: after a reload: $(grep -E '^(Anonymous|Pss_File):' "/proc/$PID/smaps_rollup" | tr -s ' \n' ' ')"
+  kill "$PID"
+  wait "$PID" 2>/dev/null
+  echo "bench: RSS with all ${#names[@]} shipped helpers loaded (${names[*]}): $((rss1 / 1024)) MB, $((rss2 / 1024)) MB after a reload"
+  if ((rss1 <= max_mb * 1024 && rss2 <= max_mb * 1024)); then
+    ok "RSS with every shipped helper loaded: $rss1 kB, $rss2 kB after a reload (at most $max_mb MB)"
+  else
+    bad "RSS with every shipped helper loaded: $rss1 kB, $rss2 kB after a reload: more than $max_mb MB"
+  fi
+}

@@ -13,6 +13,10 @@
 # dropped, from /proc/net/netfilter/nfnetlink_queue), CPU per packet and
 # RSS of the contender, then the medians and the ratios.
 #
+# Then the memory goal: ctlua with every shipped helper (scripts/*) loaded
+# at once, each on its own queue, must stay within CTLUA_BENCH_RSS_MAX_MB
+# (40) of RSS, before and after a reload.
+#
 # No packet may bypass the helper: every contender runs without fail-open,
 # and a run fails when the receiver got more packets than there were
 # verdicts (a flood that overflows the queue must show up as queue drops).
@@ -89,5 +93,6 @@ for r in $(seq "$ROUNDS"); do
   done
 done
 report "$W/results.tsv"
+all_helpers_rss
 [[ -n ${CTLUA_BENCH_OUT:-} ]] && cp "$W/results.tsv" "$CTLUA_BENCH_OUT/"
 finish
