@@ -52,8 +52,10 @@ func commands() []command {
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-// version is the release, set with -ldflags "-X main.version=v1.2.3".
-var version = "devel"
+// version is the release, set with -ldflags "-X main.version=v1.2.3";
+// commit is the revision, set with -X main.commit=SHA (dist/build-deb.sh
+// sets both) where the build info has none.
+var version, commit = "devel", ""
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -95,7 +97,9 @@ func usage(w io.Writer) {
 // printVersion prints the release and what the binary was built from.
 func printVersion(w io.Writer) {
 	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	if commit != "" {
+		v += " " + commit
+	} else if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "devel" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v = bi.Main.Version
 		}

@@ -34,6 +34,13 @@ type DaemonConfig struct {
 	Watch *bool `toml:"watch"`
 	// LogLevel is "debug", "info" (default), "warn" or "error".
 	LogLevel string `toml:"log_level"`
+	// User is the user the daemon switches to once its helpers are
+	// registered, keeping only CAP_NET_ADMIN; "" keeps the starting user.
+	User string `toml:"user"`
+	// Rules is what the daemon does with the nftables rules that attach
+	// the helpers: "install" (its own table, removed on exit), "print"
+	// (logged at start) or "none" (default: the admin loads `ctlua rules`).
+	Rules string `toml:"rules"`
 }
 
 // HelperConfig runs one helper script on one queue.
@@ -161,6 +168,16 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 	case "", "debug", "info", "warn", "error":
 	default:
 		bad("daemon.log_level", "must be debug, info, warn or error, got %q", c.Daemon.LogLevel)
+	}
+	switch c.Daemon.Rules {
+	case "":
+		c.Daemon.Rules = "none"
+	case "install", "print", "none":
+	default:
+		bad("daemon.rules", "must be \"install\", \"print\" or \"none\", got %q", c.Daemon.Rules)
+	}
+	if u := c.Daemon.User; u != strings.TrimSpace(u) || strings.ContainsAny(u, ":/\n") {
+		bad("daemon.user", "must be a user name or uid, got %q", u)
 	}
 	if c.Daemon.Workers < 0 {
 		bad("daemon.workers", "must be >= 0")
