@@ -63,6 +63,9 @@ func LookupUser(name string) (Target, error) {
 // A process already running as t (under systemd's User=, say) only has
 // its extra capabilities removed the same way.
 func Drop(t Target, keep ...Cap) error {
+	if cgoBuild {
+		return fmt.Errorf("switch to user %s: %w", t.Name, ErrCgo)
+	}
 	var mask Set
 	for _, c := range keep {
 		mask |= 1 << c

@@ -102,6 +102,7 @@ func ParseStatus(text string) (State, error) {
 			*st.set(k) = Set(x)
 		case "NoNewPrivs":
 			st.NoNewPrivs = v == "1"
+			continue
 		default:
 			continue
 		}
