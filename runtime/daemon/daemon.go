@@ -366,7 +366,7 @@ func cleanup(kc *cthelper.Conn, runs []*helperRun, onExit string, log *slog.Logg
 					log.Info("disabled kernel helper", "name", kh.Name, "l3", kh.L3.String())
 				}
 			default:
-				if err := deleteHelper(kc, kh); errors.Is(err, syscall.EBUSY) {
+				if err := kc.Delete(kh.Name, kh.L3, kh.L4); errors.Is(err, syscall.EBUSY) {
 					log.Error("cannot delete kernel helper: a rule (CT --helper, ct helper object) still references it; it stays registered with no reader until the rule is removed and `ctlua helpers --delete` runs",
 						"name", kh.Name, "l3", kh.L3.String())
 				} else if err != nil {

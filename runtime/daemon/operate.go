@@ -1,11 +1,9 @@
 package daemon
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ctlua/ctlua/runtime/cthelper"
@@ -129,21 +127,6 @@ func queuesReceiving(runs []*helperRun) error {
 		}
 	}
 	return nil
-}
-
-// deleteHelper deletes a kernel helper. nf_tables frees the ct helper
-// objects of a deleted table in deferred work, so the helpers of the
-// table just removed stay referenced for a moment: EBUSY is retried for
-// up to two seconds.
-func deleteHelper(kc *cthelper.Conn, kh cthelper.Helper) error {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		err := kc.Delete(kh.Name, kh.L3, kh.L4)
-		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // watchdog ticks at half the systemd watchdog's interval, or never.

@@ -161,3 +161,36 @@ func TestNotifyWatchdogOfAnotherProcess(t *testing.T) {
 		t.Fatal("pinging a watchdog meant for another process")
 	}
 }
+
+// rules = "print" logs the ruleset `ctlua rules` prints, for the running
+// helpers' families and ports, and touches no kernel.
+func TestServingPrintsRules(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "")
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	cfg, err := ParseConfig("c.toml", []byte("[daemon]\nrules = \"print\"\n[[helper]]\nscript = \"a\"\nqueue = 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &operator{cfg: cfg, log: log, notify: newNotifier(log), healthy: func() error { return nil }}
+	run := &helperRun{cfg: cfg.Helpers[0], name: "ftp", spec: engine.Spec{Name: "ftp", Proto: engine.ProtoTCP, Ports: []uint16{2121, 21}},
+		kernel: []cthelper.Helper{{Name: "ftp", L3: cthelper.IPv6}}}
+	if err := o.serving([]*helperRun{run}); err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	if err := WriteNFT(&want, rulesOf([]*helperRun{run})); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`rules = \"print\"`, `meta nfproto ipv6 tcp dport { 21, 2121 } ct helper set \"ftp-ip6\"`} {
+		if !strings.Contains(logged.String(), s) {
+			t.Errorf("log lacks %s:\n%s", s, logged.String())
+		}
+	}
+	if strings.Contains(logged.String(), "ftp-ip\\\"") || strings.Contains(want.String(), "ftp-ip\"") {
+		t.Errorf("an IPv6-only helper got IPv4 rules:\n%s", logged.String())
+	}
+	if o.installed {
+		t.Fatal("print installed the table")
+	}
+}
