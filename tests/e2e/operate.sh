@@ -110,7 +110,7 @@ start() {
   cat "$W/$name.log"; die "$name: ctlua run did not start"
 }
 # stop SIGNAL: signals ctlua and waits for it; $rc is its exit status.
-stop() { kill -"$1" "$CTPID"; wait "$CTPID"; rc=$?; CTPID=; }
+stop() { kill -"$1" "$CTPID"; wait "$CTPID" 2>/dev/null; rc=$?; CTPID=; }  # 2>/dev/null: no "Killed" line
 # threads_only_net_admin NAME UID: every thread of ctlua runs as UID with
 # only CAP_NET_ADMIN effective and permitted (bit 12: 0x1000).
 threads_only_net_admin() {
