@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -86,10 +87,14 @@ func (o *operator) serving(runs []*helperRun) error {
 		o.log.Info("attach the helpers with `nft -f` of this ruleset (rules = \"print\")", "ruleset", b.String())
 	}
 	if o.target != nil {
+		msg := "switched user, keeping only CAP_NET_ADMIN"
+		if os.Geteuid() == o.target.UID {
+			msg = "running as the configured user, keeping only CAP_NET_ADMIN"
+		}
 		if err := privs.Drop(*o.target, privs.CapNetAdmin); err != nil {
 			return fmt.Errorf("daemon.user %q: %w", o.target.Name, err)
 		}
-		o.log.Info("switched user, keeping only CAP_NET_ADMIN", "user", o.target.Name, "uid", o.target.UID, "gid", o.target.GID)
+		o.log.Info(msg, "user", o.target.Name, "uid", o.target.UID, "gid", o.target.GID)
 	}
 	o.healthy = func() error { return queuesReceiving(runs) }
 	o.notify.send("READY=1\nSTATUS=serving " + fmt.Sprint(len(runs)) + " helper(s)")

@@ -59,7 +59,8 @@ func LookupUser(name string) (Target, error) {
 
 // Drop switches every thread of the process from root to t, keeping only
 // the capabilities keep (permitted, effective and bounding sets; nothing
-// inheritable or ambient), and proves it by reading every thread's status.
+// inheritable or ambient) and setting no_new_privs, and proves it by
+// reading every thread's status.
 // A process already running as t (under systemd's User=, say) only has
 // its extra capabilities removed the same way.
 func Drop(t Target, keep ...Cap) error {
@@ -95,6 +96,9 @@ func Drop(t Target, keep ...Cap) error {
 	}
 	if err := allThreads(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); err != nil {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	if err := allThreads(unix.PR_SET_NO_NEW_PRIVS, 1, 0); err != nil {
+		return fmt.Errorf("set no_new_privs: %w", err)
 	}
 	return Verify(t.UID, mask, bounding)
 }
@@ -203,8 +207,8 @@ func lastCap() (Cap, error) {
 
 // Verify reads every thread's status and fails unless each runs as uid
 // (real, effective, saved and file-system) with exactly mask permitted and
-// effective (and bounding, when bounding is set), and nothing inheritable
-// or ambient.
+// effective (and bounding, when bounding is set), nothing inheritable or
+// ambient, and no_new_privs set.
 func Verify(uid int, mask Set, bounding bool) error {
 	ts, err := Threads()
 	if err != nil {
@@ -221,6 +225,8 @@ func Verify(uid int, mask Set, bounding bool) error {
 			bad = fmt.Sprintf("bounding %s", t.Bounding)
 		case t.Inheritable != 0 || t.Ambient != 0:
 			bad = fmt.Sprintf("inheritable %s, ambient %s", t.Inheritable, t.Ambient)
+		case !t.NoNewPrivs:
+			bad = "no_new_privs unset"
 		}
 		if bad != "" {
 			return fmt.Errorf("privilege drop incomplete: thread %d has %s (want uid %d and only %s)", t.TID, bad, uid, mask)

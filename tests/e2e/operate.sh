@@ -10,18 +10,21 @@
 # rules = "install": no test line loads a ct helper rule, ctlua does.
 #
 #   1. ctlua as nobody, holding only CAP_NET_ADMIN (ambient, set up by
-#      setpriv as systemd's AmbientCapabilities= would): every thread runs
+#      setpriv as systemd's AmbientCapabilities= would), with user =
+#      "nobody" as the packaged configuration names its user: every thread runs
 #      as uid 65534 with only cap_net_admin; ctlua's table equals what
 #      `ctlua rules` prints (both listed back by nft); FTP (passive and
 #      active, IPv4 and IPv6) and TFTP (IPv4 and IPv6) pass; SIGTERM leaves
 #      no table and no helper. (Scenes 3 and 4 pass one FTP and one TFTP
 #      transfer each, on other families and modes.)
-#   2. Without the capability (as nobody, and as root with it dropped):
+#   2. Without the capability (as nobody, and as root with it dropped; no
+#      user key):
 #      exit status 1 and an error naming CAP_NET_ADMIN and what needed it.
 #   3. As root with [daemon] user = "nobody", under a fake systemd notify
 #      socket with a watchdog: READY=1 once serving, WATCHDOG=1 at half the
 #      interval, every thread at uid 65534 with only cap_net_admin (also
-#      bounding; nothing inheritable or ambient), FTP and TFTP pass, SIGHUP
+#      bounding; nothing inheritable or ambient; no_new_privs), FTP and
+#      TFTP pass, SIGHUP
 #      gives RELOADING=1 then READY=1 and reloads the scripts as nobody.
 #   4. SIGKILL: the table and the helpers stay; the next start (as in 3)
 #      replaces the table (one table, the same rules), serves FTP and TFTP,
@@ -58,8 +61,8 @@ conf() {
     printf '[[helper]]\nscript = "%s"\nqueue = 3\n[[helper]]\nscript = "%s"\nqueue = 4\n' "$W/ftp.lua" "$W/tftp.lua"; } >"$1"
   chmod 0644 "$1" "$W"/*.lua
 }
-conf "$W/user.toml"
-conf "$W/root.toml" nobody
+conf "$W/plain.toml"
+conf "$W/nobody.toml" nobody
 
 # --- servers --------------------------------------------------------------------
 mkdir -p "$W/root"; chmod 0777 "$W/root"
@@ -165,15 +168,17 @@ gone() {
 # --- 1. a non-root user holding only CAP_NET_ADMIN ---------------------------------
 echo "--- 1. nobody with ambient CAP_NET_ADMIN at ${SECONDS}s"
 AMBIENT=(--reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all,+net_admin --ambient-caps=+net_admin --bounding-set=-all,+net_admin)
-start user "$W/user.toml" "${AMBIENT[@]}"
+start user "$W/nobody.toml" "${AMBIENT[@]}"
 ok "user: ctlua run serves as nobody with ambient CAP_NET_ADMIN"
+grep -q 'msg="running as the configured user, keeping only CAP_NET_ADMIN" user=nobody' "$W/user.log" \
+  && ok "user: started as its configured user (the unit's way), it keeps only CAP_NET_ADMIN" || { bad "user: no user log"; cat "$W/user.log"; }
 threads_only_net_admin user 65534
 grep -q 'msg="installed nftables table" table="inet ctlua" objects=4 rules=8' "$W/user.log" \
   && ok "user: ctlua installed its table (4 ct helper objects, 8 rules)" || { bad "user: no install log"; cat "$W/user.log"; }
 (( $(helpers) == 4 )) && ok "user: the kernel lists ftp and tftp, IPv4 and IPv6" || { bad "user: helpers"; cat "$W/helpers.txt"; }
 # One model: the printed ruleset, loaded by nft elsewhere, lists back the same.
 inns "$FW" nft list table inet ctlua >"$W/installed.nft" 2>&1
-"$CTLUA" rules --config "$W/user.toml" >"$W/printed.nft" && inns "$SCRATCH" nft -f "$W/printed.nft" \
+"$CTLUA" rules --config "$W/nobody.toml" >"$W/printed.nft" && inns "$SCRATCH" nft -f "$W/printed.nft" \
   && inns "$SCRATCH" nft list table inet ctlua >"$W/printed-listed.nft" 2>&1
 inns "$SCRATCH" nft delete table inet ctlua  # its ct helper objects pin the (global) helpers too
 if [[ -s $W/installed.nft ]] && diff -u "$W/printed-listed.nft" "$W/installed.nft" >"$W/rules.diff"; then
@@ -191,7 +196,7 @@ for t in "nobody|--reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all -
          "root|--inh-caps=-all --bounding-set=-net_admin|uid 0"; do
   IFS='|' read -r who args uid <<<"$t"
   # shellcheck disable=SC2086
-  ip netns exec "$FW" timeout 60 setpriv $args "$CTLUA" run --config "$W/user.toml" >"$W/nocap-$who.log" 2>&1; rc=$?
+  ip netns exec "$FW" timeout 60 setpriv $args "$CTLUA" run --config "$W/plain.toml" >"$W/nocap-$who.log" 2>&1; rc=$?
   if (( rc == 1 )) && grep -q "missing capability CAP_NET_ADMIN, needed for registering helpers (nfnetlink_cthelper), binding queues (NFQUEUE) and creating expectations (ctnetlink), installing its nftables table" "$W/nocap-$who.log" \
      && grep -q "$uid" "$W/nocap-$who.log"; then
     ok "no capability ($who): exit 1, the error names CAP_NET_ADMIN and what needs it"
@@ -216,14 +221,15 @@ notified() { # PATTERN [TIMEOUT_S]: waits for a notification
   for _ in $(seq $((${2:-10} * 10))); do grep -q "$1" "$W/notify.log" && return 0; sleep 0.1; done; return 1
 }
 export NOTIFY_SOCKET=$W/sd/notify WATCHDOG_USEC=2000000
-start root "$W/root.toml"
+start root "$W/nobody.toml"
 unset NOTIFY_SOCKET WATCHDOG_USEC
 grep -q 'msg="switched user, keeping only CAP_NET_ADMIN" user=nobody uid=65534' "$W/root.log" && ok "root: switched to nobody once registered" \
   || { bad "root: no user switch logged"; cat "$W/root.log"; }
 threads_only_net_admin root 65534
 awk '/^CapBnd:|^CapInh:|^CapAmb:/ { print $1 $2 }' /proc/"$CTPID"/status | tr '\n' ' ' >"$W/sets.txt"
 [[ $(cat "$W/sets.txt") == "CapInh:0000000000000000 CapBnd:0000000000001000 CapAmb:0000000000000000 " ]] \
-  && ok "root: bounding set cap_net_admin only, nothing inheritable or ambient" || bad "root: sets $(cat "$W/sets.txt")"
+  && grep -q '^NoNewPrivs:.1$' /proc/"$CTPID"/status \
+  && ok "root: bounding set cap_net_admin only, nothing inheritable or ambient, no_new_privs" || bad "root: sets $(cat "$W/sets.txt") $(grep NoNewPrivs /proc/"$CTPID"/status)"
 notified 'READY=1|STATUS=serving 2 helper(s)' && ok "root: READY=1 once serving" || { bad "root: no READY=1"; cat "$W/notify.log"; }
 notified 'WATCHDOG=1' 10 && sleep 2.5
 n=$(grep -c 'WATCHDOG=1' "$W/notify.log")
@@ -242,7 +248,7 @@ stop KILL
 (( $(table_count) == 1 && $(helpers) == 4 )) && ok "kill: the table and the 4 helpers stay after SIGKILL" \
   || { bad "kill: table $(table_count), helpers $(helpers)"; }
 export NOTIFY_SOCKET=$W/sd/notify
-start restart "$W/root.toml"
+start restart "$W/nobody.toml"
 unset NOTIFY_SOCKET
 grep -q 'removed the nftables table an earlier run left' "$W/restart.log" && grep -q 'msg="installed nftables table"' "$W/restart.log" \
   && ok "restart: the stale table was removed and installed anew" || { bad "restart: no replacement logged"; cat "$W/restart.log"; }
