@@ -74,8 +74,10 @@ CACHE=${CTLUA_DEB_CACHE:-/var/cache/ctlua-deb}
 TAR=$CACHE/bookworm-minbase.tar
 if [[ ! -s $TAR || ${CTLUA_DEB_REFRESH:-0} == 1 ]]; then
   mkdir -p "$CACHE"; t0=$SECONDS
-  mmdebstrap --variant=minbase --quiet bookworm "$TAR.tmp" >"$W/mmdebstrap.log" 2>&1 && mv "$TAR.tmp" "$TAR" \
-    || { cat "$W/mmdebstrap.log"; rm -f "$TAR.tmp"; die "mmdebstrap could not make a Debian 12 root"; }
+  # --format: mmdebstrap otherwise guesses from the name, and the partial
+  # name has no .tar ending.
+  mmdebstrap --variant=minbase --format=tar --quiet bookworm "$TAR.partial" >"$W/mmdebstrap.log" 2>&1 && mv "$TAR.partial" "$TAR" \
+    || { cat "$W/mmdebstrap.log"; rm -rf "$TAR.partial"; die "mmdebstrap could not make a Debian 12 root"; }
   echo "--- made $TAR in $((SECONDS - t0)) s"
 fi
 R=$W/root
