@@ -166,27 +166,11 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 		key := field[strings.LastIndex(field, ".")+1:]
 		errs = append(errs, &ConfigError{File: file, Line: keyLine(b, key), Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	switch c.Daemon.OnExit {
-	case "":
-		c.Daemon.OnExit = "delete"
-	case "delete", "disable", "keep":
-	default:
-		bad("daemon.on_exit", "must be \"delete\", \"disable\" or \"keep\", got %q", c.Daemon.OnExit)
-	}
+	oneOf(bad, "daemon.on_exit", &c.Daemon.OnExit, "delete", "delete", "disable", "keep")
 	switch c.Daemon.LogLevel {
 	case "", "debug", "info", "warn", "error":
 	default:
 		bad("daemon.log_level", "must be debug, info, warn or error, got %q", c.Daemon.LogLevel)
-	}
-	switch c.Daemon.Rules {
-	case "":
-		c.Daemon.Rules = "none"
-	case "install", "print", "none":
-	default:
-		bad("daemon.rules", "must be \"install\", \"print\" or \"none\", got %q", c.Daemon.Rules)
-	}
-	if u := c.Daemon.User; u != strings.TrimSpace(u) || strings.ContainsAny(u, ":/\n") {
-		bad("daemon.user", "must be a user name or uid, got %q", u)
 	}
 	if c.Daemon.Workers < 0 {
 		bad("daemon.workers", "must be >= 0")
@@ -199,6 +183,7 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 	}
 	c.checkHelpers(bad)
 	c.checkObserve(bad)
+	c.checkDeploy(bad)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
