@@ -26,7 +26,7 @@ func loadConfig(path string) (*daemon.Config, error) {
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	const synopsis = "run [--config FILE]: register the helpers and serve their queues (root)"
+	const synopsis = "run [--config FILE]: register the helpers and serve their queues (root, or a user with CAP_NET_ADMIN)"
 	fs := newFlags("run")
 	config := fs.String("config", "", "configuration file (default: the shipped FTP helper on queue 0)")
 	pos, status, done := parseArgs(fs, synopsis, args, stdout, stderr)

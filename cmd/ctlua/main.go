@@ -58,8 +58,10 @@ func commands() []command {
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-// version is the release, set with -ldflags "-X main.version=v1.2.3".
-var version = "devel"
+// version is the release, set with -ldflags "-X main.version=v1.2.3";
+// commit is the revision, set with -X main.commit=SHA (dist/build-deb.sh
+// sets both) where the build info has none.
+var version, commit = "devel", ""
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -106,7 +108,9 @@ func printVersion(w io.Writer) {
 // versionString returns the release and the revision it was built from.
 func versionString() string {
 	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	if commit != "" {
+		v += " " + commit
+	} else if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "devel" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v = bi.Main.Version
 		}

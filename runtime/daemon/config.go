@@ -34,6 +34,13 @@ type DaemonConfig struct {
 	Watch *bool `toml:"watch"`
 	// LogLevel is "debug", "info" (default), "warn" or "error".
 	LogLevel string `toml:"log_level"`
+	// User is the user the daemon switches to once its helpers are
+	// registered, keeping only CAP_NET_ADMIN; "" keeps the starting user.
+	User string `toml:"user"`
+	// Rules is what the daemon does with the nftables rules that attach
+	// the helpers: "install" (its own table, removed on exit), "print"
+	// (logged at start) or "none" (default: the admin loads `ctlua rules`).
+	Rules string `toml:"rules"`
 	// LogFormat is "text" (default) or "json" (config_observe.go).
 	LogFormat string `toml:"log_format"`
 	// Metrics is the address of the Prometheus listener; empty is off.
@@ -159,13 +166,7 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 		key := field[strings.LastIndex(field, ".")+1:]
 		errs = append(errs, &ConfigError{File: file, Line: keyLine(b, key), Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	switch c.Daemon.OnExit {
-	case "":
-		c.Daemon.OnExit = "delete"
-	case "delete", "disable", "keep":
-	default:
-		bad("daemon.on_exit", "must be \"delete\", \"disable\" or \"keep\", got %q", c.Daemon.OnExit)
-	}
+	oneOf(bad, "daemon.on_exit", &c.Daemon.OnExit, "delete", "delete", "disable", "keep")
 	switch c.Daemon.LogLevel {
 	case "", "debug", "info", "warn", "error":
 	default:
@@ -182,6 +183,7 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 	}
 	c.checkHelpers(bad)
 	c.checkObserve(bad)
+	c.checkDeploy(bad)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -17,13 +17,7 @@ const DefaultMetricsHost = "127.0.0.1"
 // socket and socket_group.
 func (c *Config) checkObserve(bad func(field, format string, args ...any)) {
 	d := &c.Daemon
-	switch d.LogFormat {
-	case "":
-		d.LogFormat = "text"
-	case "text", "json":
-	default:
-		bad("daemon.log_format", "must be \"text\" or \"json\", got %q", d.LogFormat)
-	}
+	oneOf(bad, "daemon.log_format", &d.LogFormat, "text", "text", "json")
 	if d.Metrics != "" {
 		addr, err := metricsAddr(d.Metrics)
 		if err != nil {

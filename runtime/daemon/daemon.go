@@ -57,6 +57,10 @@ func Run(ctx context.Context, opt Options) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg := opt.Config
+	op, err := newOperator(cfg, log) // capabilities, user, a crashed run's table (operate.go)
+	if err != nil {
+		return err
+	}
 	if err := cthelper.Probe(nil); err != nil {
 		return fmt.Errorf("kernel check: %w", err)
 	}
@@ -130,6 +134,12 @@ func Run(ctx context.Context, opt Options) error {
 			}
 		}()
 	}
+	if err := op.serving(runs); err != nil { // rules, user switch, readiness
+		op.stopping()
+		stopQueues(runs)
+		cleanup(kc, runs, "delete", log)
+		return err
+	}
 	go forgetDestroyed(ctx, e, log)
 	releaseMemory()
 	log.Info("ctlua running", "helpers", len(runs), "workers", e.Workers())
@@ -182,13 +192,18 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-opt.Reload:
+			op.reloading()
 			for _, r := range runs {
 				reload(r)
 			}
+			op.reloaded()
+		case <-op.watchdog():
+			op.ping()
 		case runErr = <-errc:
 			break loop
 		}
 	}
+	op.stopping() // the table goes first: its objects pin the helpers
 	log.Info("stopping: draining queues")
 	stopQueues(runs)
 	for _, r := range runs {

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"sort"
 	"strings"
 
 	"github.com/ctlua/ctlua/engine"
 	"github.com/ctlua/ctlua/runtime/cthelper"
+	"github.com/ctlua/ctlua/runtime/nftrules"
 )
 
 // A Rule names what attaches one helper to its connections: the helper
@@ -20,42 +20,30 @@ type Rule struct {
 	Ports []uint16
 }
 
-// WriteNFT writes an nftables ruleset that attaches the helpers: one
-// `ct helper` object per helper and family (with an explicit l3proto, so
-// that the kernel never tries to auto-load a module of the same name), and
-// rules in prerouting and output chains that set them, at filter priority:
-// nft sets the helper on the conntrack entry, which exists only after the
-// conntrack hook (priority -200), unlike iptables -j CT in the raw table. The
-// helpers must be registered (ctlua run) before this ruleset is loaded.
+// WriteNFT writes an nftables ruleset that attaches the helpers: the
+// table that `rules = "install"` creates (runtime/nftrules, one model for
+// both), with one `ct helper` object per helper and family (with an
+// explicit l3proto, so that the kernel never tries to auto-load a module
+// of the same name), and rules in prerouting and output chains that set
+// them, at filter priority. The helpers must be registered (ctlua run)
+// before this ruleset is loaded.
 func WriteNFT(w io.Writer, rules []Rule) error {
-	var b strings.Builder
-	b.WriteString("table inet ctlua {\n")
-	for _, r := range rules {
-		for _, fam := range families(r) {
-			fmt.Fprintf(&b, "\tct helper %s {\n\t\ttype %q protocol %s\n\t\tl3proto %s\n\t}\n",
-				objName(r.Spec.Name, fam), r.Spec.Name, engine.ProtoName(r.Spec.Proto), fam)
+	return NFTTable(rules).WriteText(w)
+}
+
+// NFTTable is the nftables model of the rules: table inet ctlua.
+func NFTTable(rules []Rule) nftrules.Table {
+	hs := make([]nftrules.Helper, len(rules))
+	for i, r := range rules {
+		hs[i] = nftrules.Helper{Name: r.Spec.Name, L4: r.Spec.Proto, Ports: r.Ports}
+		if r.IPv4 {
+			hs[i].Families = append(hs[i].Families, nftrules.IPv4)
+		}
+		if r.IPv6 {
+			hs[i].Families = append(hs[i].Families, nftrules.IPv6)
 		}
 	}
-	for _, hook := range []string{"prerouting", "output"} {
-		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority filter; policy accept;\n", hook, hook)
-		for _, r := range rules {
-			if len(r.Ports) == 0 {
-				continue
-			}
-			for _, fam := range families(r) {
-				match := "meta nfproto ipv4"
-				if fam == "ip6" {
-					match = "meta nfproto ipv6"
-				}
-				fmt.Fprintf(&b, "\t\t%s %s dport %s ct helper set %q\n", match,
-					engine.ProtoName(r.Spec.Proto), portSet(r.Ports), objName(r.Spec.Name, fam))
-			}
-		}
-		b.WriteString("\t}\n")
-	}
-	b.WriteString("}\n")
-	_, err := io.WriteString(w, b.String())
-	return err
+	return nftrules.Build(nftrules.DefaultTable, hs)
 }
 
 // WriteIPTables writes iptables and ip6tables commands that attach the
@@ -89,26 +77,6 @@ func families(r Rule) []string {
 		f = append(f, "ip6")
 	}
 	return f
-}
-
-func objName(helper, fam string) string {
-	if fam == "ip6" {
-		return helper + "-ip6"
-	}
-	return helper + "-ip"
-}
-
-func portSet(ports []uint16) string {
-	p := append([]uint16(nil), ports...)
-	sort.Slice(p, func(i, j int) bool { return p[i] < p[j] })
-	if len(p) == 1 {
-		return fmt.Sprint(p[0])
-	}
-	s := make([]string, len(p))
-	for i, x := range p {
-		s[i] = fmt.Sprint(x)
-	}
-	return "{ " + strings.Join(s, ", ") + " }"
 }
 
 // RulesFor loads the configured scripts (without a kernel) and returns the
