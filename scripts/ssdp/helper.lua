@@ -21,8 +21,9 @@ local GROUPS = { ["239.255.255.250"] = true, ["ff02::c"] = true, ["ff05::c"] = t
 
 -- search expects the answers to an M-SEARCH sent to an SSDP group.
 local function search(pkt, conn)
+  if not pkt:prefix("M-SEARCH") then return end
   local orig = conn:tuple("original")
-  if not GROUPS[orig.dst] or not pkt:prefix("M-SEARCH") then return end
+  if not GROUPS[orig.dst] then return end
   local reply = conn:tuple("reply")
   local spec = { dst = reply.dst, dport = reply.dport, permanent = true, helper = "ssdp" }
   if conn:is_nat() then
@@ -33,35 +34,46 @@ local function search(pkt, conn)
   if not ok then log.warn("cannot expect the answers", { error = err }) end
 end
 
--- url returns the address and port of an "http://ADDR[:PORT]" URL (an
--- IPv6 address in brackets) of the given family, or nil.
-local function url(v, l3)
-  if v:sub(1, 7):lower() ~= "http://" then return nil end
+-- url returns the address and port of the URL "http://ADDR[:PORT]" at
+-- position at of the payload (an IPv6 address in brackets), of the
+-- family l3, or nil. It reads the packet in place: no copy.
+local function url(pkt, at, l3)
+  if not pkt:iprefix("http://", at) then return nil end
+  at = at + 7
   local addr, next
-  if v:byte(8) == 91 then -- "["
+  if pkt:byte(at) == 91 then -- "["
     if l3 ~= "ipv6" then return nil end
-    addr, next = parse.ipv6(v, 9)
-    if not addr or v:byte(next) ~= 93 then return nil end -- "]"
+    addr, next = parse.ipv6(pkt, at + 1)
+    if not addr or pkt:byte(next) ~= 93 then return nil end -- "]"
     next = next + 1
   else
     if l3 ~= "ipv4" then return nil end
-    addr, next = parse.ipv4(v, 8)
+    addr, next = parse.ipv4(pkt, at)
     if not addr then return nil end
   end
-  if v:byte(next) ~= 58 then return addr, 80 end -- ":"
-  local port = parse.uint(v, next + 1)
+  if pkt:byte(next) ~= 58 then return addr, 80 end -- ":"
+  local port = parse.uint(pkt, next + 1)
   if not port or port < 1 or port > 65535 then return nil end
   return addr, port
 end
 
--- location expects the TCP connection to the LOCATION an answer names.
+-- location expects the TCP connection to the LOCATION an answer names:
+-- the first header line (after the start line, before the empty line)
+-- "LOCATION:" in any case.
 local function location(pkt, conn)
-  for line in pkt:lines() do
-    if line == "" then return end
-    if line:sub(1, 9):upper() == "LOCATION:" then
-      local addr, port = url(line:match("^[ \t]*(.-)[ \t]*$", 10), pkt:l3())
+  local at = 1
+  while true do
+    local nl = pkt:find("\n", at)
+    if not nl then return end
+    at = nl + 1
+    local b = pkt:byte(at)
+    if b == 13 or b == 10 then return end -- the empty line
+    if pkt:iprefix("LOCATION:", at) then
+      local v = at + 9
+      while pkt:byte(v) == 32 or pkt:byte(v) == 9 do v = v + 1 end
+      local addr, port = url(pkt, v, pkt:l3())
       if not addr then
-        log.debug("LOCATION is not an http://ADDR URL", { location = line })
+        log.debug("LOCATION is not an http://ADDR URL", { location = pkt:line(at) })
         return
       end
       local ok, err = expect.create{ dst = addr, dport = port, l4 = "tcp", permanent = true }
