@@ -31,9 +31,8 @@ local function on_packet(pkt, conn)
   local timeout = TIMEOUTS[pkt:byte(1)]
   -- conntrackd drops the unknown types (see README: Limits).
   if not timeout then return end
-  local ok, err = expect.create{
-    dst = pkt:src(), dport = CLIENT_PORT, permanent = true,
-  }
+  -- Any source address and port, to the client's address, port 546.
+  local ok, err = expect.answers{ sport = "any", dport = CLIENT_PORT }
   if not ok then
     log.warn("cannot expect the answers", { error = err })
     return

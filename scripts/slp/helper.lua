@@ -17,10 +17,8 @@ local log    = require("ctlua.log")
 local function on_packet(pkt, conn)
   -- conntrackd expects on the reply direction too (see README: Limits).
   if pkt:dir() ~= "original" then return end
-  local reply = conn:tuple("reply")
-  local ok, err = expect.create{
-    sport = reply.sport, dst = reply.dst, dport = reply.dport, permanent = true,
-  }
+  -- The reply tuple from any source address: permanent, every answer.
+  local ok, err = expect.answers()
   if not ok then log.warn("cannot expect the answers", { error = err }) end
 end
 

@@ -24,13 +24,14 @@ local function search(pkt, conn)
   if not pkt:prefix("M-SEARCH") then return end
   local orig = conn:tuple("original")
   if not GROUPS[orig.dst] then return end
-  local reply = conn:tuple("reply")
-  local spec = { dst = reply.dst, dport = reply.dport, permanent = true, helper = "ssdp" }
+  -- The reply tuple from any source address and port: permanent, every
+  -- answer, followed by this helper for its LOCATION.
+  local spec = { sport = "any", helper = "ssdp" }
   if conn:is_nat() then
     -- The answers reach the translated address: translate them back.
     spec.nat = { dir = "reply", port = orig.sport }
   end
-  local ok, err = expect.create(spec)
+  local ok, err = expect.answers(spec)
   if not ok then log.warn("cannot expect the answers", { error = err }) end
 end
 
