@@ -20,11 +20,14 @@ const answersAny = "any"
 // tuple's source masked with it (the kernel's broadcast helpers), and
 // permanent (every answer until it times out). Any field of
 // expect.create may be given instead; "any" as src or sport is the
-// wildcard that nil is in expect.create.
+// wildcard that nil is in expect.create. spec, the script's table, may
+// be nil.
 func answersSpec(L *lua.LState, c *engine.Call, spec *lua.LTable) (*lua.LTable, error) {
 	r := c.Conn.Reply
-	t := L.NewTable()
-	spec.ForEach(func(k, v lua.LValue) { t.RawSet(k, v) })
+	t := L.CreateTable(0, 8)
+	if spec != nil {
+		spec.ForEach(func(k, v lua.LValue) { t.RawSet(k, v) })
+	}
 	fill := func(field string, v lua.LValue) {
 		if t.RawGetString(field) == lua.LNil {
 			t.RawSetString(field, v)
@@ -55,7 +58,11 @@ func answersSpec(L *lua.LState, c *engine.Call, spec *lua.LTable) (*lua.LTable, 
 func expectAnswers(s *engine.Session) lua.LGFunction {
 	return func(L *lua.LState) int {
 		c := call(L, s, "expect.answers")
-		spec, err := answersSpec(L, c, L.OptTable(1, L.NewTable()))
+		var given *lua.LTable
+		if L.Get(1) != lua.LNil {
+			given = L.CheckTable(1)
+		}
+		spec, err := answersSpec(L, c, given)
 		if err != nil {
 			return fail(L, "expect.answers: %v", err)
 		}
