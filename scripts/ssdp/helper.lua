@@ -1,5 +1,5 @@
--- ssdp: let in the answers to a UPnP M-SEARCH, and the HTTP connection
--- to the LOCATION they announce.
+-- ssdp: let in the answers to a UPnP M-SEARCH, the HTTP connections to
+-- the LOCATION they announce, and the event callbacks a SUBSCRIBE asks for.
 --
 -- Like conntrackd's ct_helper_ssdp: a control point looks for devices by
 -- sending "M-SEARCH * HTTP/1.1" to the SSDP group (239.255.255.250,
@@ -9,12 +9,20 @@
 -- expects them (any source, the control point's address and port) and
 -- attaches itself to them. An answer carries "LOCATION: http://ADDR:PORT/
 -- ...", the device description the control point fetches next over TCP:
--- the helper expects that connection too (any source, ADDR, PORT).
--- See README.md.
+-- the helper expects those connections too (any source, ADDR, PORT), and
+-- attaches itself to them as well: the kernel finds an expectation's
+-- helper by the name and the protocol of its master, UDP here, so this
+-- helper sees the TCP connections, as conntrackd's does. On them, a
+-- SUBSCRIBE with "CALLBACK: <http://ADDR:PORT/...>" makes the device
+-- connect back to deliver its events (NOTIFY): the helper expects that
+-- connection. See README.md.
 
-local expect = require("ctlua.expect")
-local parse  = require("ctlua.parse")
-local log    = require("ctlua.log")
+local expect  = require("ctlua.expect")
+local parse   = require("ctlua.parse")
+local log     = require("ctlua.log")
+local options = require("ctlua.options")
+
+local NAME = "ssdp"
 
 -- The groups conntrackd recognises (the search's original destination).
 local GROUPS = { ["239.255.255.250"] = true, ["ff02::c"] = true, ["ff05::c"] = true }
@@ -26,7 +34,7 @@ local function search(pkt, conn)
   if not GROUPS[orig.dst] then return end
   -- The reply tuple from any source address and port: permanent, every
   -- answer, followed by this helper for its LOCATION.
-  local spec = { sport = "any", helper = "ssdp" }
+  local spec = { sport = "any", helper = NAME }
   if conn:is_nat() then
     -- The answers reach the translated address: translate them back.
     spec.nat = { dir = "reply", port = orig.sport }
@@ -35,66 +43,68 @@ local function search(pkt, conn)
   if not ok then log.warn("cannot expect the answers", { error = err }) end
 end
 
--- url returns the address and port of the URL "http://ADDR[:PORT]" at
--- position at of the payload (an IPv6 address in brackets), of the
--- family l3, or nil. It reads the packet in place: no copy.
-local function url(pkt, at, l3)
-  if not pkt:iprefix("http://", at) then return nil end
-  at = at + 7
-  local addr, next
-  if pkt:byte(at) == 91 then -- "["
-    if l3 ~= "ipv6" then return nil end
-    addr, next = parse.ipv6(pkt, at + 1)
-    if not addr or pkt:byte(next) ~= 93 then return nil end -- "]"
-    next = next + 1
-  else
-    if l3 ~= "ipv4" then return nil end
-    addr, next = parse.ipv4(pkt, at)
-    if not addr then return nil end
-  end
-  if pkt:byte(next) ~= 58 then return addr, 80 end -- ":"
-  local port = parse.uint(pkt, next + 1)
-  if not port or port < 1 or port > 65535 then return nil end
+-- url returns the address and port of the "http://ADDR[:PORT]" URL at
+-- position i of the payload, when ADDR is of the packet's family (as
+-- conntrackd requires), or nil.
+local function url(pkt, i)
+  local addr, port = parse.http_url(pkt, i)
+  if not addr or (addr:find(":", 1, true) ~= nil) ~= (pkt:l3() == "ipv6") then return nil end
   return addr, port
 end
 
--- location expects the TCP connection to the LOCATION an answer names:
--- the first header line (after the start line, before the empty line)
--- "LOCATION:" in any case.
-local function location(pkt, conn)
-  local at = 1
-  while true do
-    local nl = pkt:find("\n", at)
-    if not nl then return end
-    at = nl + 1
-    local b = pkt:byte(at)
-    if b == 13 or b == 10 then return end -- the empty line
-    if pkt:iprefix("LOCATION:", at) then
-      local v = at + 9
-      while pkt:byte(v) == 32 or pkt:byte(v) == 9 do v = v + 1 end
-      local addr, port = url(pkt, v, pkt:l3())
-      if not addr then
-        log.debug("LOCATION is not an http://ADDR URL", { location = pkt:line(at) })
-        return
-      end
-      local ok, err = expect.create{ dst = addr, dport = port, l4 = "tcp", permanent = true }
-      if not ok then log.warn("cannot expect the LOCATION connection", { error = err }) end
-      return
-    end
+-- location expects the TCP connections to the LOCATION an answer names.
+-- parse.sip_header reads an RFC 822 header line as SIP and HTTP share it:
+-- any case, after the start line, before the empty line.
+local function location(pkt)
+  local i = parse.sip_header(pkt, 1, "LOCATION")
+  if not i then return end
+  local addr, port = url(pkt, i)
+  if not addr then
+    log.debug("LOCATION is not an http://ADDR URL", { location = pkt:line(i) })
+    return
   end
+  local ok, err = expect.create{ dst = addr, dport = port, l4 = "tcp", permanent = true, helper = NAME }
+  if not ok then log.warn("cannot expect the LOCATION connection", { error = err }) end
+end
+
+-- subscribe expects the device's NOTIFY connections to the callback of a
+-- SUBSCRIBE, when it is the subscriber's own address.
+local function subscribe(pkt, conn)
+  local i = parse.sip_header(pkt, 1, "CALLBACK")
+  local addr, port
+  if i and pkt:byte(i) == 60 then addr, port = url(pkt, i + 1) end -- "<"
+  local orig, reply = conn:tuple("original"), conn:tuple("reply")
+  if not addr or addr ~= orig.src then
+    log.debug("no callback to the subscriber itself", { callback = addr })
+    return
+  end
+  -- The NOTIFY connection's master is TCP: its helper must be one that
+  -- serves TCP (the event_helper option, ssdp-event), or none.
+  local helper = options.get("event_helper")
+  local ok, err = expect.create{
+    src = reply.src, dst = reply.dst, dport = port, helper = helper ~= "" and helper or nil,
+  }
+  if not ok then log.warn("cannot expect the NOTIFY connections", { error = err }) end
 end
 
 local function on_packet(pkt, conn)
+  if pkt:l4() == "tcp" then
+    -- A LOCATION connection: conntrackd reads the requests of the
+    -- original direction, after the handshake.
+    if pkt:ctinfo() == "established" and pkt:prefix("SUBSCRIBE ") then subscribe(pkt, conn) end
+    return
+  end
   if pkt:ctinfo() == "new" then return search(pkt, conn) end
-  return location(pkt, conn)
+  return location(pkt)
 end
 
 return {
-  name = "ssdp",
+  name = NAME,
   l3 = "both",
   l4 = "udp",
   ports = { 1900 },
   policies = { { name = "ssdp", max_expected = 8, timeout = 300 } },
   payload_only = true,
+  options = { event_helper = "" },
   on_packet = on_packet,
 }

@@ -8,6 +8,9 @@
                                             427: answers every SrvRqst to
                                             239.255.255.253 or ff02::116 by unicast
   mcast.py slp-query GROUP IFACE [TRIES]      a SrvRqst for service:printer to GROUP:427
+  mcast.py notify-sink ADDR PORT            a UPnP control point's event callback: an HTTP
+                                            server that prints "NOTIFY from ADDR SID" for
+                                            each NOTIFY (UPnP eventing) and answers 200
 
 A query prints "answer from ADDR PORT" for the first answer and exits 0;
 1 when none came (each try waits 2 s).
@@ -106,6 +109,25 @@ def slp_sa(addr4, iface):
             print("answered", src[0], src[1], flush=True)
 
 
+def notify_sink(addr, port):
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_NOTIFY(self):
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            print("NOTIFY from", self.client_address[0], self.headers.get("SID", "-"), flush=True)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.HTTPServer((addr, port), Handler)
+    print("notify-sink ready", flush=True)
+    srv.serve_forever()
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "mdns-query" and len(argv) in (5, 6):
@@ -114,6 +136,8 @@ def main(argv):
         return slp_query(argv[2], argv[3], *map(int, argv[4:]))
     if cmd == "slp-sa" and len(argv) == 4:
         return slp_sa(argv[2], argv[3])
+    if cmd == "notify-sink" and len(argv) == 4:
+        return notify_sink(argv[2], int(argv[3]))
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -17,17 +17,21 @@
 # passes cli's input filter only through the helper's expectation; the
 # description miniupnpd's answer names (LOCATION: http://192.0.2.2:5000/...)
 # is fetched over a new TCP connection, which passes cli's output filter
-# only through the LOCATION expectation. The queries: a legacy unicast
-# mDNS query (IPv4 224.0.0.251, IPv6 ff02::fb), an SLP SrvRqst
-# (239.255.255.253, ff02::116), dhclient -6 (Solicit, Request, Release to
-# ff02::1:2) and upnpc -l (M-SEARCH, then the description and a SOAP call).
+# only through the LOCATION expectation, and miniupnpd's NOTIFY to the
+# callback of a SUBSCRIBE (a new connection to cli's port 8000) passes the
+# input filter only through the SUBSCRIBE's expectation. The queries: a
+# legacy unicast mDNS query (IPv4 224.0.0.251, IPv6 ff02::fb), an SLP
+# SrvRqst (239.255.255.253, ff02::116), dhclient -6 (Solicit, Request,
+# Release to ff02::1:2), upnpc -l (M-SEARCH, then the description and a
+# SOAP call) and curl -X SUBSCRIBE (UPnP eventing, scripts/ssdp-event).
 #
 # Rounds: ctlua (every query answered), the control (the ctlua rules
 # removed: nothing answered), and with CTLUA_MCAST_PEER=1 conntrackd; the
 # expectations of each round are the [NEW] events of conntrack -E expect
 # in cli, normalised (timeout dropped, the queriers' ephemeral ports as
-# *). The peer round passes when every expectation conntrackd created is
-# among ctlua's (its transfers are reported, not judged).
+# *, the master helper ssdp-event read as conntrackd's ssdp). The peer
+# round passes when every expectation conntrackd created is among ctlua's
+# (its queries' results are reported, not judged).
 #
 #   CTLUA_BIN=path/to/ctlua tests/e2e/mcast.sh
 #   CTLUA_MCAST_PEER=1 ...          also conntrackd (tests/peers/conntrackd-mcast.sh)
@@ -42,11 +46,11 @@ W=$(mktemp -d /tmp/ctlua-e2e-mcast.XXXXXX)
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 MC="$PY $E2E/mcast.py"
-for t in ip nft conntrack avahi-daemon dnsmasq dhclient miniupnpd upnpc $PY timeout; do
+for t in ip nft conntrack avahi-daemon dnsmasq dhclient miniupnpd upnpc curl $PY timeout; do
   need "$t" "tests/vm/run.sh installs avahi-daemon dnsmasq-base isc-dhcp-client miniupnpd-nftables miniupnpc"
 done
 if [[ $PEER == 1 ]]; then for t in conntrackd nfct; do need "$t" "apt-get install conntrackd nfct"; done; fi
-for h in mdns slp dhcpv6 ssdp; do need_helper_kernel $h; done
+for h in mdns slp dhcpv6 ssdp ssdp-event; do need_helper_kernel $h; done
 [[ -d /sys/module/nf_conntrack_netlink ]] || die "nf_conntrack_netlink is missing"
 
 # --- topology: no DAD, so that the link-local addresses are there at once ------------
@@ -94,6 +98,7 @@ inns "$SRV" dnsmasq -k -C /dev/null --port=0 --interface=s0 --bind-interfaces \
   --dhcp-range=2001:db8:1::100,2001:db8:1::1ff,64,2m --dhcp-leasefile="$W/dnsmasq.leases" \
   --pid-file="$W/dnsmasq.pid" --log-dhcp --log-facility="$W/dnsmasq.log" >"$W/dnsmasq.out" 2>&1 &
 inns "$SRV" miniupnpd -f "$W/miniupnpd.conf" -d -P "$W/miniupnpd.pid" >"$W/miniupnpd.log" 2>&1 &
+inns "$CLI" $MC notify-sink 192.0.2.1 8000 >"$W/notify-sink.log" 2>&1 &
 # wait_for FILE PATTERN WHAT: up to 60 s (python and avahi start slowly under TCG)
 wait_for() {
   for _ in $(seq 600); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
@@ -102,6 +107,7 @@ wait_for() {
 wait_for "$W/avahi.log" "Server startup complete" avahi-daemon
 wait_for "$W/slp-sa.log" "slp-sa ready" "the SLP agent"
 wait_for "$W/miniupnpd.log" "HTTP listening on port 5000" miniupnpd
+wait_for "$W/notify-sink.log" "notify-sink ready" "the event callback server"
 for _ in $(seq 300); do inns "$SRV" ss -lun | grep -q ':547 ' && break; sleep 0.1; done
 inns "$SRV" ss -lun | grep -q ':547 ' || bad "dnsmasq does not listen on port 547: $(tail -3 "$W/dnsmasq.out")"
 
@@ -149,7 +155,21 @@ ssdp() {
   grep -q 'desc: http://192.0.2.2:5000/rootDesc.xml' "$W/upnpc.out" || return 1
   grep -q 'IGD : http://192.0.2.2:5000/ctl/' "$W/upnpc.out" || return 2
 }
-QUERIES="mdns4 mdns6 slp4 slp6 dhcpv6 ssdp"
+# curl -X SUBSCRIBE (over a LOCATION connection, expected after ssdp):
+# miniupnpd sends its initial event to the callback, cli's port 8000.
+event() {
+  local n0
+  n0=$(grep -c "NOTIFY from 192.0.2.2" "$W/notify-sink.log")
+  timeout -s KILL 20 ip netns exec "$CLI" curl -s -m 15 -X SUBSCRIBE -H 'CALLBACK: <http://192.0.2.1:8000/evt>' \
+    -H 'NT: upnp:event' -H 'TIMEOUT: Second-300' -o /dev/null -w '%{http_code}\n' http://192.0.2.2:5000/evt/IPConn >"$W/subscribe.out" 2>&1
+  grep -q '^200' "$W/subscribe.out" || return 2
+  for _ in $(seq 100); do
+    (( $(grep -c "NOTIFY from 192.0.2.2" "$W/notify-sink.log") > n0 )) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+QUERIES="mdns4 mdns6 slp4 slp6 dhcpv6 ssdp event"
 
 # round NAME TRIES: flushes cli's conntrack table, runs every query under
 # conntrack -E expect, and leaves the results in R_<query> and the
@@ -174,20 +194,21 @@ round() {
 # well-known port of these protocols, nor a mask) as *.
 normalise() {
   awk '$1 == "[NEW]" { $1 = ""; $2 = ""; for (i = 3; i <= NF; i++) if ($i ~ /^(sport|dport)=/) {
-         split($i, kv, "="); if (kv[2] !~ /^(0|427|546|547|1900|5000|5353|65535)$/) $i = kv[1] "=*" }
-       sub(/^ +/, ""); print }'
+         split($i, kv, "="); if (kv[2] !~ /^(0|427|546|547|1900|5000|5353|8000|65535)$/) $i = kv[1] "=*" }
+       sub(/^ +/, ""); sub(/helper=ssdp-event$/, "helper=ssdp"); print }'
 }
 
 # --- round 1: ctlua -------------------------------------------------------------------------
 q=4
 { echo '[daemon]'; echo 'budget = "1s"'; echo 'log_level = "debug"'
-  for h in mdns slp dhcpv6 ssdp; do
+  for h in mdns slp dhcpv6 ssdp ssdp-event; do
     cp "$E2E/../../scripts/$h/helper.lua" "$W/$h.lua"
     printf '[[helper]]\nscript = "%s"\nqueue = %d\n' "$W/$h.lua" $q; q=$((q + 1))
+    [[ $h == ssdp ]] && printf '[helper.options]\nevent_helper = "ssdp-event"\n'
   done; } >"$W/ctlua.toml"
 start_ctlua "$CLI"
 "$CTLUA" rules --config "$W/ctlua.toml" >"$W/ctlua-rules.nft" 2>&1
-inns "$CLI" nft -f "$W/ctlua-rules.nft" && ok "ctlua rules attach mdns, slp, dhcpv6 and ssdp" \
+inns "$CLI" nft -f "$W/ctlua-rules.nft" && ok "ctlua rules attach mdns, slp, dhcpv6 and ssdp (ssdp-event by expectation)" \
   || { bad "ctlua rules do not load"; cat "$W/ctlua-rules.nft"; }
 echo "--- round ctlua"
 round ctlua 3
@@ -196,6 +217,7 @@ for q in $QUERIES; do
     || bad "$q: not answered with ctlua (status ${R[ctlua-$q]})"
 done
 (( ${R[ctlua-ssdp]} == 2 )) && echo "  (ssdp: the answer came in, the LOCATION connection did not)"
+(( ${R[ctlua-event]} == 2 )) && echo "  (event: the SUBSCRIBE failed: $(cat "$W/subscribe.out"))"
 
 # --- round 2: the control, without the helpers ----------------------------------------------
 inns "$CLI" nft delete table inet ctlua
