@@ -17,19 +17,44 @@ type twinCase struct {
 	expect  int
 }
 
-// benchTwin measures Engine.Handle for the shipped helper dir on a
-// connection client:sport -> server:dport, one sub-benchmark per case,
-// the non-matching packets (what a helper sees most) first.
-func benchTwin(b *testing.B, dir string, proto uint8, dport uint16, cases []twinCase) {
+// loadBench returns an engine with the shipped helper dir loaded, and the
+// expecter that takes what it inserts at once; the engine closes with b.
+func loadBench(b *testing.B, dir string) (*engine.Engine, *enginetest.Expecter) {
 	x := &enginetest.Expecter{}
 	e, err := engine.New(engine.Config{Workers: 1, Modules: modules(), Expecter: x})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer e.Close()
+	b.Cleanup(e.Close)
 	if _, err := e.LoadFile(dir+"/helper.lua", nil); err != nil {
 		b.Fatal(err)
 	}
+	return e, x
+}
+
+// benchPacket measures Engine.Handle of pkt on conn as the sub-benchmark
+// name, after checking that the packet creates want expectations (sent
+// with the verdict or inserted at once) without an error.
+func benchPacket(b *testing.B, e *engine.Engine, x *enginetest.Expecter, dir, name string, pkt *engine.Packet, conn *engine.Conn, want int) {
+	b.Run(name, func(b *testing.B) {
+		x.Inserted = nil
+		d := e.Handle(dir, pkt, conn)
+		if n := len(d.Expectations) + len(x.Inserted); n != want || d.Err != nil {
+			b.Fatalf("decision: %d expectations (want %d), err %v", n, want, d.Err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			x.Inserted = x.Inserted[:0]
+			e.Handle(dir, pkt, conn)
+		}
+	})
+}
+
+// benchTwin measures Engine.Handle for the shipped helper dir on a
+// connection client:sport -> server:dport, one sub-benchmark per case,
+// the non-matching packets (what a helper sees most) first.
+func benchTwin(b *testing.B, dir string, proto uint8, dport uint16, cases []twinCase) {
+	e, x := loadBench(b, dir)
 	conn := enginetest.Conn(1, "192.0.2.1", "192.0.2.2", 40000, dport, proto)
 	for _, c := range cases {
 		s := enginetest.Segment{Src: "192.0.2.1", Dst: "192.0.2.2", Proto: proto, SrcPort: 40000, DstPort: dport, Seq: 1000, Payload: c.payload}
@@ -38,18 +63,7 @@ func benchTwin(b *testing.B, dir string, proto uint8, dport uint16, cases []twin
 			s = enginetest.Segment{Src: "192.0.2.2", Dst: "192.0.2.1", Proto: proto, SrcPort: dport, DstPort: 40000, Seq: 1000, Payload: c.payload}
 			ctinfo = engine.CTEstablishedReply
 		}
-		pkt := s.Packet(ctinfo)
-		b.Run(c.name, func(b *testing.B) {
-			x.Inserted = nil
-			if d := e.Handle(dir, pkt, conn); len(x.Inserted) != c.expect || d.Err != nil {
-				b.Fatalf("decision: %d expectations (want %d), err %v", len(x.Inserted), c.expect, d.Err)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				x.Inserted = x.Inserted[:0]
-				e.Handle(dir, pkt, conn)
-			}
-		})
+		benchPacket(b, e, x, dir, c.name, s.Packet(ctinfo), conn, c.expect)
 	}
 }
 
@@ -88,14 +102,7 @@ func benchBroadcast(b *testing.B, dir string, port uint16) {
 	}
 	bindings.SetInterfaces([]bindings.IfaceAddr{a})
 	defer bindings.SetInterfaces(nil)
-	e, err := engine.New(engine.Config{Workers: 1, Modules: modules(), Expecter: &enginetest.Expecter{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	if _, err := e.LoadFile(dir+"/helper.lua", nil); err != nil {
-		b.Fatal(err)
-	}
+	e, x := loadBench(b, dir)
 	for _, c := range []struct {
 		name, dst string
 		expect    int
@@ -103,15 +110,7 @@ func benchBroadcast(b *testing.B, dir string, port uint16) {
 		conn := enginetest.Conn(1, "192.0.2.1", c.dst, 40000, port, engine.ProtoUDP)
 		pkt := enginetest.Segment{Src: "192.0.2.1", Dst: c.dst, Proto: engine.ProtoUDP, SrcPort: 40000, DstPort: port,
 			Payload: "0123456789012345678901234567890123456789"}.Packet(engine.CTNew)
-		b.Run(c.name, func(b *testing.B) {
-			if d := e.Handle(dir, pkt, conn); len(d.Expectations) != c.expect || d.Err != nil {
-				b.Fatalf("decision: %d expectations (want %d), err %v", len(d.Expectations), c.expect, d.Err)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				e.Handle(dir, pkt, conn)
-			}
-		})
+		benchPacket(b, e, x, dir, c.name, pkt, conn, c.expect)
 	}
 }
 
@@ -132,30 +131,14 @@ type mcastCase struct {
 // benchMcast measures Engine.Handle for the shipped helper dir on UDP
 // packets of their own connections, one sub-benchmark per case.
 func benchMcast(b *testing.B, dir string, cases []mcastCase) {
-	e, err := engine.New(engine.Config{Workers: 1, Modules: modules(), Expecter: &enginetest.Expecter{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	if _, err := e.LoadFile(dir+"/helper.lua", nil); err != nil {
-		b.Fatal(err)
-	}
+	e, x := loadBench(b, dir)
 	for i, c := range cases {
 		conn := enginetest.Conn(uint32(i+1), c.client, c.server, c.sport, c.dport, engine.ProtoUDP)
 		s := enginetest.Segment{Src: c.client, Dst: c.server, Proto: engine.ProtoUDP, SrcPort: c.sport, DstPort: c.dport, Payload: c.payload}
 		if c.ctinfo == engine.CTEstablishedReply {
 			s = enginetest.Segment{Src: c.server, Dst: c.client, Proto: engine.ProtoUDP, SrcPort: c.dport, DstPort: c.sport, Payload: c.payload}
 		}
-		pkt := s.Packet(c.ctinfo)
-		b.Run(c.name, func(b *testing.B) {
-			if d := e.Handle(dir, pkt, conn); len(d.Expectations) != c.expect || d.Err != nil {
-				b.Fatalf("decision: %d expectations (want %d), err %v", len(d.Expectations), c.expect, d.Err)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				e.Handle(dir, pkt, conn)
-			}
-		})
+		benchPacket(b, e, x, dir, c.name, s.Packet(c.ctinfo), conn, c.expect)
 	}
 }
 

@@ -60,13 +60,14 @@ func isHostChar(c byte) bool {
 	return c == '-' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
 }
 
-func init() {
-	// parse.http_url(src, init) -> addr, port, at, next: at is the
-	// position of the address text, so src:sub(at, next - 1) is
-	// "ADDR:PORT" (or "ADDR" without a port) for an IPv4 URL.
-	parseFuncs["http_url"] = func(L *lua.LState) int {
+// addrPortAt makes a parse function of a Go parser that returns an
+// address, a port, the offset of the address text and the offset after
+// what it read: the Lua function returns addr, port, at, next (1-based),
+// so that src:sub(at, next - 1) is the text a NAT helper rewrites.
+func addrPortAt(parse func(b []byte, off int) (netip.Addr, uint16, int, int, error)) lua.LGFunction {
+	return func(L *lua.LState) int {
 		b, off := args(L)
-		a, p, at, next, err := ParseHTTPURL(b, off)
+		a, p, at, next, err := parse(b, off)
 		if err != nil {
 			return failed(L, err)
 		}
@@ -76,4 +77,10 @@ func init() {
 		pushNext(L, next)
 		return 4
 	}
+}
+
+func init() {
+	// parse.http_url(src, init) -> addr, port, at, next: src:sub(at,
+	// next - 1) is "ADDR:PORT" (or "ADDR" without a port) of an IPv4 URL.
+	parseFuncs["http_url"] = addrPortAt(ParseHTTPURL)
 }

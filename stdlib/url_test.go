@@ -1,19 +1,43 @@
 package stdlib
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
 
+// addrPortCase is a case of a parser that returns an address, a port,
+// the offset of the address text and the offset after what it read.
+type addrPortCase struct {
+	name, in string
+	off      int
+	addr     string
+	port     uint16
+	at, next int
+	err      string // a part of the error; "" when it must parse
+}
+
+// testAddrPort runs the cases through parse.
+func testAddrPort(t *testing.T, parse func([]byte, int) (netip.Addr, uint16, int, int, error), tests []addrPortCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, p, at, next, err := parse([]byte(tt.in), tt.off)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || a.String() != tt.addr || p != tt.port || at != tt.at || next != tt.next {
+				t.Fatalf("got %v %d %d %d %v, want %s %d %d %d", a, p, at, next, err, tt.addr, tt.port, tt.at, tt.next)
+			}
+		})
+	}
+}
+
 func TestParseHTTPURL(t *testing.T) {
-	tests := []struct {
-		name, in string
-		off      int
-		addr     string
-		port     uint16
-		at, next int
-		err      string
-	}{
+	testAddrPort(t, ParseHTTPURL, []addrPortCase{
 		{"port", "http://192.0.2.2:5000/rootDesc.xml", 0, "192.0.2.2", 5000, 7, 21, ""},
 		{"no port", "http://192.0.2.9/desc.xml", 0, "192.0.2.9", 80, 7, 16, ""},
 		{"no path", "http://192.0.2.9", 0, "192.0.2.9", 80, 7, 16, ""},
@@ -31,21 +55,7 @@ func TestParseHTTPURL(t *testing.T) {
 		{"unclosed bracket", "http://[fe80::2/", 0, "", 0, 0, 0, "want \"]\""},
 		{"short", "http:/", 0, "", 0, 0, 0, "want \"http://\""},
 		{"offset past the end", "http://1.2.3.4", 20, "", 0, 0, 0, "want \"http://\""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a, p, at, next, err := ParseHTTPURL([]byte(tt.in), tt.off)
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("err = %v, want %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil || a.String() != tt.addr || p != tt.port || at != tt.at || next != tt.next {
-				t.Fatalf("got %v %d %d %d %v, want %s %d %d %d", a, p, at, next, err, tt.addr, tt.port, tt.at, tt.next)
-			}
-		})
-	}
+	})
 }
 
 // FuzzParseHTTPURL: never panics, and on success the host text lies in
