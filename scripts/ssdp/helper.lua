@@ -1,5 +1,5 @@
--- ssdp: let in the answers to a UPnP M-SEARCH, the HTTP connections to
--- the LOCATION they announce, and the event callbacks a SUBSCRIBE asks for.
+-- ssdp: let in the answers to a UPnP M-SEARCH, and the HTTP connections
+-- to the LOCATION they announce.
 --
 -- Like conntrackd's ct_helper_ssdp: a control point looks for devices by
 -- sending "M-SEARCH * HTTP/1.1" to the SSDP group (239.255.255.250,
@@ -9,13 +9,9 @@
 -- expects them (any source, the control point's address and port) and
 -- attaches itself to them. An answer carries "LOCATION: http://ADDR:PORT/
 -- ...", the device description the control point fetches next over TCP:
--- the helper expects those connections too (any source, ADDR, PORT), and
--- attaches itself to them as well: the kernel finds an expectation's
--- helper by the name and the protocol of its master, UDP here, so this
--- helper sees the TCP connections, as conntrackd's does. On them, a
--- SUBSCRIBE with "CALLBACK: <http://ADDR:PORT/...>" makes the device
--- connect back to deliver its events (NOTIFY): the helper expects that
--- connection. See README.md.
+-- the helper expects those connections too (any source, ADDR, PORT),
+-- with the helper of the location_helper option (ssdp-event: UPnP
+-- eventing, conntrackd's ssdp on TCP). See README.md.
 
 local expect  = require("ctlua.expect")
 local parse   = require("ctlua.parse")
@@ -63,37 +59,16 @@ local function location(pkt)
     log.debug("LOCATION is not an http://ADDR URL", { location = pkt:line(i) })
     return
   end
-  local ok, err = expect.create{ dst = addr, dport = port, l4 = "tcp", permanent = true, helper = NAME }
+  -- The kernel looks the helper of an expectation up by its name and the
+  -- expectation's protocol, TCP here: it must be a TCP helper.
+  local helper = options.get("location_helper")
+  local ok, err = expect.create{
+    dst = addr, dport = port, l4 = "tcp", permanent = true, helper = helper ~= "" and helper or nil,
+  }
   if not ok then log.warn("cannot expect the LOCATION connection", { error = err }) end
 end
 
--- subscribe expects the device's NOTIFY connections to the callback of a
--- SUBSCRIBE, when it is the subscriber's own address.
-local function subscribe(pkt, conn)
-  local i = parse.sip_header(pkt, 1, "CALLBACK")
-  local addr, port
-  if i and pkt:byte(i) == 60 then addr, port = url(pkt, i + 1) end -- "<"
-  local orig, reply = conn:tuple("original"), conn:tuple("reply")
-  if not addr or addr ~= orig.src then
-    log.debug("no callback to the subscriber itself", { callback = addr })
-    return
-  end
-  -- The NOTIFY connection's master is TCP: its helper must be one that
-  -- serves TCP (the event_helper option, ssdp-event), or none.
-  local helper = options.get("event_helper")
-  local ok, err = expect.create{
-    src = reply.src, dst = reply.dst, dport = port, helper = helper ~= "" and helper or nil,
-  }
-  if not ok then log.warn("cannot expect the NOTIFY connections", { error = err }) end
-end
-
 local function on_packet(pkt, conn)
-  if pkt:l4() == "tcp" then
-    -- A LOCATION connection: conntrackd reads the requests of the
-    -- original direction, after the handshake.
-    if pkt:ctinfo() == "established" and pkt:prefix("SUBSCRIBE ") then subscribe(pkt, conn) end
-    return
-  end
   if pkt:ctinfo() == "new" then return search(pkt, conn) end
   return location(pkt)
 end
@@ -105,6 +80,6 @@ return {
   ports = { 1900 },
   policies = { { name = "ssdp", max_expected = 8, timeout = 300 } },
   payload_only = true,
-  options = { event_helper = "" },
+  options = { location_helper = "" },
   on_packet = on_packet,
 }

@@ -56,9 +56,14 @@ function Test_answer_expects_the_location_connection(t)
     -- conntrackd: TCP from any address and port to the URL's address and port
     t:eq(e.l4, "tcp"); t:eq(e.dst, case.addr); t:eq(e.dport, case.port); t:eq(e.mask_dport, 65535)
     t:eq(e.mask_sport, 0); t:eq(e.mask_src, case.addr:find(":") and "::" or "0.0.0.0"); t:eq(e.permanent, true)
-    -- the kernel looks the helper up by the master's protocol, UDP: this one
-    t:eq(e.helper, "ssdp")
+    -- no helper by default
+    t:eq(e.helper or "", "")
   end
+  -- location_helper names the helper of the LOCATION connections
+  local c = testing.load("helper.lua", { location_helper = "ssdp-event" }):conn{ client = "192.0.2.2",
+    server = "192.0.2.1", sport = 1900, dport = 40000, l4 = "udp", related = true }
+  local e = c:send("original", answer("http://192.0.2.2:5000/d.xml"), { ctinfo = "related" }).expectations[1] or {}
+  t:eq(e.helper, "ssdp-event"); t:eq(e.l4, "tcp")
 end
 
 function Test_location_header_spellings(t)
@@ -93,54 +98,3 @@ function Test_search_under_nat_follows_the_master(t)
   t:eq(e.dst, "192.0.2.1"); t:eq(e.dport, 40000); t:eq(e.nat_dir, "reply"); t:eq(e.nat_port, 40000)
 end
 
--- http is the control point's connection to the device's HTTP port (a
--- LOCATION connection, which the answer's expectation handed to this
--- helper).
-local function http(cp, device, opts)
-  return testing.load("helper.lua", opts):conn{ client = cp or "192.0.2.1", server = device or "192.0.2.2",
-    sport = 40000, dport = 5000, l4 = "tcp", related = true }
-end
-local function subscribe(callback)
-  return "SUBSCRIBE /evt/IPConn HTTP/1.1\r\nHOST: 192.0.2.2:5000\r\n" .. callback ..
-    "\r\nNT: upnp:event\r\nTIMEOUT: Second-300\r\n\r\n"
-end
-
-function Test_subscribe_expects_the_notify_connections(t)
-  for _, case in ipairs({
-    { "192.0.2.1", "192.0.2.2", "CALLBACK: <http://192.0.2.1:8000/evt>", 8000 },
-    { "192.0.2.1", "192.0.2.2", "Callback:<http://192.0.2.1/>", 80 },
-    { "2001:db8::1", "2001:db8::2", "CALLBACK: <http://[2001:db8::1]:49200/e><http://192.0.2.1:1/>", 49200 },
-  }) do
-    local d = http(case[1], case[2], { event_helper = "ssdp-event" }):send("original", subscribe(case[3]))
-    t:eq(d.error, nil); t:eq(#d.expectations, 1, case[3])
-    local e = d.expectations[1] or {}
-    -- conntrackd: from the device (any port) to the subscriber, the
-    -- callback port; TCP, not permanent, with the TCP helper
-    t:eq(e.src, case[2]); t:eq(e.mask_sport, 0); t:eq(e.dst, case[1]); t:eq(e.dport, case[4])
-    t:eq(e.l4, "tcp"); t:eq(e.permanent, false); t:eq(e.helper, "ssdp-event"); t:eq(e.policy, "ssdp")
-  end
-  -- without event_helper the NOTIFY connection gets no helper
-  local e = http():send("original", subscribe("CALLBACK: <http://192.0.2.1:8000/>")).expectations[1] or {}
-  t:eq(e.dport, 8000); t:eq(e.helper or "", "")
-end
-
-function Test_callbacks_that_expect_nothing(t)
-  for _, cb in ipairs({
-    "CALLBACK: <http://192.0.2.9:8000/>",     -- another host (conntrackd's check)
-    "CALLBACK: <http://cp.local:8000/>",      -- a name
-    "CALLBACK: http://192.0.2.1:8000/",       -- no "<"
-    "CALLBACK: <http://[2001:db8::1]:8000/>", -- another family
-    "NT: upnp:event",                         -- no callback at all
-  }) do
-    local d = http():send("original", subscribe(cb))
-    t:eq(#d.expectations, 0, cb); t:eq(d.verdict, "accept"); t:eq(d.error, nil)
-  end
-end
-
-function Test_other_requests_and_the_device_answers(t)
-  local c = http()
-  t:eq(#c:send("original", "GET /rootDesc.xml HTTP/1.1\r\nHOST: 192.0.2.2:5000\r\n\r\n").expectations, 0)
-  t:eq(#c:send("reply", "HTTP/1.1 200 OK\r\nLOCATION: http://192.0.2.2:5000/\r\n\r\n").expectations, 0)
-  -- a SUBSCRIBE in the reply direction is not the subscriber's
-  t:eq(#c:send("reply", subscribe("CALLBACK: <http://192.0.2.2:8000/>")).expectations, 0)
-end

@@ -204,7 +204,7 @@ q=4
   for h in mdns slp dhcpv6 ssdp ssdp-event; do
     cp "$E2E/../../scripts/$h/helper.lua" "$W/$h.lua"
     printf '[[helper]]\nscript = "%s"\nqueue = %d\n' "$W/$h.lua" $q; q=$((q + 1))
-    [[ $h == ssdp ]] && printf '[helper.options]\nevent_helper = "ssdp-event"\n'
+    [[ $h == ssdp ]] && printf '[helper.options]\nlocation_helper = "ssdp-event"\n'
   done; } >"$W/ctlua.toml"
 start_ctlua "$CLI"
 "$CTLUA" rules --config "$W/ctlua.toml" >"$W/ctlua-rules.nft" 2>&1
