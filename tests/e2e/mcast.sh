@@ -161,7 +161,7 @@ event() {
   local n0
   n0=$(grep -c "NOTIFY from 192.0.2.2" "$W/notify-sink.log")
   timeout -s KILL 20 ip netns exec "$CLI" curl -s -m 15 -X SUBSCRIBE -H 'CALLBACK: <http://192.0.2.1:8000/evt>' \
-    -H 'NT: upnp:event' -H 'TIMEOUT: Second-300' -o /dev/null -w '%{http_code}\n' http://192.0.2.2:5000/evt/IPConn >"$W/subscribe.out" 2>&1
+    -H 'NT: upnp:event' -H 'TIMEOUT: Second-300' --connect-timeout 4 -o /dev/null -w '%{http_code}\n' http://192.0.2.2:5000/evt/IPConn >"$W/subscribe.out" 2>&1
   grep -q '^200' "$W/subscribe.out" || return 2
   for _ in $(seq 100); do
     (( $(grep -c "NOTIFY from 192.0.2.2" "$W/notify-sink.log") > n0 )) && return 0
