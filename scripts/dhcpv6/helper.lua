@@ -18,7 +18,8 @@ local CLIENT_PORT = 546
 
 -- TIMEOUTS[type] is how long, in seconds, a message of that type waits
 -- for its answers (conntrackd's table, RFC 3315's retransmission limits);
--- 0 leaves the connection's timeout alone. Types 1..13 of RFC 3315.
+-- 0 leaves the connection's timeout alone. Types 1..13 of RFC 3315;
+-- the later ones (RFC 8415, RFC 7341's DHCPv4-query) leave it alone too.
 local TIMEOUTS = {
   [0] = 0, 120, 0, 30, 4, 600, 600, 0, 1, 1, 0, 120, 0, 0,
 }
@@ -28,9 +29,10 @@ local function on_packet(pkt, conn)
   -- Multicast destinations only (ff00::/8): a unicast message's answers
   -- are replies of its own connection.
   if dst:byte(1) ~= 102 or dst:byte(2) ~= 102 then return end
-  local timeout = TIMEOUTS[pkt:byte(1)]
-  -- conntrackd drops the unknown types (see README: Limits).
-  if not timeout then return end
+  -- conntrackd drops the types it does not know (README: Differences
+  -- from conntrackd); the helper expects their answers too, and leaves
+  -- the timeout alone.
+  local timeout = TIMEOUTS[pkt:byte(1)] or 0
   -- Any source address and port, to the client's address, port 546.
   local ok, err = expect.answers{ sport = "any", dport = CLIENT_PORT }
   if not ok then
