@@ -172,34 +172,23 @@ event() {
 QUERIES="mdns4 mdns6 slp4 slp6 dhcpv6 ssdp event"
 
 # round NAME TRIES: flushes cli's conntrack table, runs every query under
-# conntrack -E expect, and leaves the results in R[NAME-query] and the
-# normalised [NEW] expectation events in $W/NAME.expect. The queries run
-# at once (they wait for answers, or for their timeouts in the control),
-# but for event, which needs the LOCATION expectation of ssdp.
+# conntrack -E expect, and leaves the results in R_<query> and the
+# normalised [NEW] expectation events in $W/NAME.expect.
 declare -A R
 round() {
-  local name=$1 tries=$2 q ep pids=() t0=$SECONDS
+  local name=$1 tries=$2 q ep
   inns "$CLI" conntrack -F >/dev/null 2>&1; inns "$CLI" conntrack -F expect >/dev/null 2>&1
   inns "$CLI" stdbuf -oL conntrack -E expect >"$W/$name.events" 2>&1 &
   ep=$!
-  sleep 1
-  for q in mdns4 mdns6 slp4 slp6 dhcpv6; do
-    { $q "$tries"; echo "$? $((SECONDS - t0))" >"$W/$name-$q.rc"; } &
-    pids+=($!)
-  done
-  { ssdp "$tries"; echo "$? $((SECONDS - t0))" >"$W/$name-ssdp.rc"
-    event "$tries"; echo "$? $((SECONDS - t0))" >"$W/$name-event.rc"; } &
-  pids+=($!)
-  wait "${pids[@]}"
+  sleep 0.5
   for q in $QUERIES; do
-    local rc secs
-    read -r rc secs <"$W/$name-$q.rc" || rc=99
-    R[$name-$q]=$rc
-    echo "  [$name] $q: $( (( rc == 0 )) && echo answered || echo "NOT answered ($rc)") after ${secs:-?} s"
+    local t0=$SECONDS
+    $q "$tries"; R[$name-$q]=$?
+    echo "  [$name] $q: $( (( ${R[$name-$q]} == 0 )) && echo answered || echo "NOT answered (${R[$name-$q]})") in $((SECONDS - t0)) s"
   done
   sleep 1; kill $ep; wait $ep 2>/dev/null
   normalise <"$W/$name.events" | sort -u >"$W/$name.expect"
-  echo "  [$name] $(wc -l <"$W/$name.expect") distinct expectations in $((SECONDS - t0)) s:"; sed 's/^/    /' "$W/$name.expect"
+  echo "  [$name] $(wc -l <"$W/$name.expect") distinct expectations:"; sed 's/^/    /' "$W/$name.expect"
 }
 # normalise: the [NEW] events without the timeout, ephemeral ports (not a
 # well-known port of these protocols, nor a mask) as *.
