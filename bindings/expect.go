@@ -19,7 +19,9 @@ var expectFields = map[string]bool{
 }
 
 // openExpect builds the expect module: expect.create{...} validates an
-// expectation and adds it to the packet's decision; expect.hunt{...}
+// expectation and adds it to the packet's decision; expect.answers{...}
+// does it for the answers to a request to a group or broadcast address
+// (expect_answers.go); expect.hunt{...}
 // inserts one at once, looking for a free destination port like the
 // kernel's NAT helpers, and returns the port it got; expect.insert{...}
 // inserts one at once without hunting, and says whether the kernel took
@@ -30,18 +32,9 @@ func openExpect(L *lua.LState, s *engine.Session) lua.LValue {
 		"remove": expectRemove(s),
 		"create": func(L *lua.LState) int {
 			c := call(L, s, "expect.create")
-			spec := L.CheckTable(1)
-			if len(c.Decision.Expectations) >= maxExpectationsPerPacket {
-				return fail(L, "expect: at most %d expectations per packet", maxExpectationsPerPacket)
-			}
-			e, err := buildExpectation(c, spec)
-			if err != nil {
-				return fail(L, "expect: %v", err)
-			}
-			c.Decision.Expectations = append(c.Decision.Expectations, e)
-			L.Push(lua.LTrue)
-			return 1
+			return createExpectation(L, c, L.CheckTable(1), "expect")
 		},
+		"answers": expectAnswers(s),
 		"hunt": func(L *lua.LState) int {
 			c, e, n := insertArgs(L, s, "expect.hunt")
 			if n > 0 {

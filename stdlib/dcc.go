@@ -3,8 +3,6 @@ package stdlib
 import (
 	"errors"
 	"net/netip"
-
-	lua "github.com/yuin/gopher-lua"
 )
 
 // ParseDCC parses the argument of an IRC DCC request (CTCP "\1DCC SEND
@@ -74,16 +72,5 @@ func strtoul(b []byte, off int) (uint64, int) {
 func init() {
 	// parse.dcc(src, init) -> addr, port, at, next: at is the position
 	// of the address text, so src:sub(at, next - 1) is "ADDR PORT".
-	parseFuncs["dcc"] = func(L *lua.LState) int {
-		b, off := args(L)
-		a, p, at, next, err := ParseDCC(b, off)
-		if err != nil {
-			return failed(L, err)
-		}
-		L.Push(lua.LString(a.String()))
-		L.Push(lua.LNumber(p))
-		L.Push(lua.LNumber(at + 1))
-		pushNext(L, next)
-		return 4
-	}
+	parseFuncs["dcc"] = addrPortAt(ParseDCC)
 }

@@ -1,19 +1,9 @@
 package stdlib
 
-import (
-	"bytes"
-	"testing"
-)
+import "testing"
 
 func TestParseDCC(t *testing.T) {
-	tests := []struct {
-		name, in string
-		off      int
-		addr     string
-		port     uint16
-		at, next int
-		err      string
-	}{
+	testAddrPort(t, ParseDCC, []addrPortCase{
 		{"send", "file.txt 3221225985 5000 300\x01\r\n", 0, "192.0.2.1", 5000, 9, 24, ""},
 		{"chat", "chat 3221225985 40001\x01\n", 0, "192.0.2.1", 40001, 5, 21, ""},
 		{"spaces between", "f 3221225985    7\x01\n", 0, "192.0.2.1", 7, 2, 17, ""},
@@ -26,21 +16,7 @@ func TestParseDCC(t *testing.T) {
 		{"no space", "filenamewithoutspace\n", 0, "", 0, 0, 0, "no space"},
 		{"under 12 bytes after the name", "f 1 2\x01\r\n", 0, "", 0, 0, 0, "no space"},
 		{"empty", "", 0, "", 0, 0, 0, "no argument"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a, p, at, next, err := ParseDCC([]byte(tt.in), tt.off)
-			if tt.err != "" {
-				if err == nil || !bytes.Contains([]byte(err.Error()), []byte(tt.err)) {
-					t.Fatalf("err = %v, want %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil || a.String() != tt.addr || p != tt.port || at != tt.at || next != tt.next {
-				t.Fatalf("got %v %d %d %d %v, want %s %d %d %d", a, p, at, next, err, tt.addr, tt.port, tt.at, tt.next)
-			}
-		})
-	}
+	})
 }
 
 // FuzzParseDCC: never panics, and on success the address text lies in

@@ -23,6 +23,28 @@ local expect = {}
 ---@return string? err
 function expect.create(spec) end
 
+---@class ctlua.AnswersSpec
+---@field dst? string default: the reply tuple's destination (the requester)
+---@field src? string|"any" default any, or the reply tuple's source when src_mask is given
+---@field src_mask? string netmask for src: answers from any host of a subnet
+---@field sport? integer|"any" default: the reply tuple's source port
+---@field dport? integer default: the reply tuple's destination port
+---@field l4? "tcp"|"udp" default: the connection's
+---@field policy? string default: the first declared
+---@field permanent? boolean default true
+---@field inactive? boolean
+---@field helper? string helper of the expected connection
+---@field nat? {dir: "original"|"reply", port: integer, addr?: string}
+---@field fn? string expectation function name
+
+---Expects the answers to a request sent to a group or broadcast address:
+---expect.create of the reply tuple from any source (or the reply tuple's
+---source masked with src_mask), permanent; any field may be replaced.
+---@param spec? ctlua.AnswersSpec
+---@return true|nil ok
+---@return string? err
+function expect.answers(spec) end
+
 ---Inserts an expectation at once; nil, err when the kernel refuses it.
 ---@param spec ctlua.ExpectSpec
 ---@return true|nil ok

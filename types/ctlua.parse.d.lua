@@ -131,4 +131,16 @@ function parse.sdp_line(src, init, key, stop) end
 ---@return integer next
 function parse.dcc(src, init) end
 
+---The start of an "http://HOST[:PORT]" URL whose host is an address (a
+---dotted quad, or IPv6 in brackets); the port is 80 when absent; at is
+---the position of the address text, so src:sub(at, next - 1) is
+---"ADDR:PORT" for an IPv4 URL. A host name is an error.
+---@param src string|ctlua.Packet
+---@param init? integer
+---@return string? addr
+---@return integer|string port_or_err
+---@return integer at
+---@return integer next
+function parse.http_url(src, init) end
+
 return parse

@@ -50,11 +50,9 @@ local function on_packet(pkt, conn)
   -- The kernel compares the packet's destination (iph->daddr).
   local mask = mask_for(pkt, pkt:dst())
   if not mask then return end
-  local reply = conn:tuple("reply")
-  local ok, err = expect.create{
-    src = reply.src, src_mask = mask, sport = PORT,
-    dst = reply.dst, dport = reply.dport, l4 = "udp", permanent = true,
-  }
+  -- The reply tuple, its source masked: answers from any host of the
+  -- subnet, from the query's destination port, to the querier.
+  local ok, err = expect.answers{ src_mask = mask }
   if not ok then
     log.warn("cannot expect the answers", { error = err })
     return
