@@ -10,7 +10,11 @@
 # (tests/e2e/tftp.sh, plain, SNAT and DNAT in one VM), the daemon killed
 # under traffic (tests/e2e/kill.sh), the kernel twins IRC, SANE, Amanda
 # (tests/e2e/kernel-twins.sh), NetBIOS-NS and SNMP (tests/e2e/broadcast.sh),
-# SIP calls (tests/e2e/sip.sh) and a smoke run of the
+# SIP calls (tests/e2e/sip.sh), operations (tests/e2e/observe.sh: status,
+# expect, reload, metrics; tests/e2e/operate.sh: non-root, its own nftables
+# table, notify and watchdog, restart after SIGKILL), conntrackd's multicast
+# helpers (tests/e2e/mcast.sh, with conntrackd on the same traffic), the
+# Debian package (tests/dist/deb.sh, in a chroot on the host) and a smoke run of the
 # throughput benchmark (tests/bench/run.sh --smoke: every contender passes
 # traffic and no packet bypasses the helper; the speed is not judged).
 #
@@ -30,6 +34,8 @@ MATRIX=${CTLUA_VM_MATRIX:-bookworm trixie trixie-backports}
 B=$(mktemp -d /tmp/ctlua-suite.XXXXXX)
 trap 'rm -rf "$B"' EXIT
 go build -o "$B/ctlua" ./cmd/ctlua || exit 1
+# [daemon] user switches threads in-process, which a cgo build refuses.
+CGO_ENABLED=0 go build -o "$B/ctlua-nocgo" ./cmd/ctlua || exit 1
 go test -c -tags integration -o "$B/cthelper.test" ./runtime/cthelper || exit 1
 export CTLUA_BIN=$B/ctlua
 pass=0 fail=0
@@ -83,6 +89,9 @@ full_groups() {
   # than run.sh's default 600 s on a busy host.
   step "SIP through a dropping firewall (plain, SNAT, DNAT; IPv4, IPv6)" env CTLUA_VM_TIMEOUT=1500 tests/vm/run.sh bash tests/e2e/sip.sh
   group "observability: ctlua status, expect, reload, metrics with FTP and TFTP traffic" bash tests/e2e/observe.sh
+  step "operating: non-root with CAP_NET_ADMIN only, rules it installs, notify/watchdog, SIGKILL and restart" env CTLUA_BIN="$B/ctlua-nocgo" tests/vm/run.sh bash tests/e2e/operate.sh
+  group "mDNS, SLP, DHCPv6, SSDP answers through a dropping filter, and conntrackd's helpers on the same traffic" env CTLUA_MCAST_PEER=1 bash tests/e2e/mcast.sh
+  step "Debian package: lintian, systemd-analyze verify, dpkg -i/-r/--purge on a clean Debian 12 root (host chroot)" tests/dist/deb.sh
   step "benchmark smoke: C reference, conntrackd, ctlua (tests/bench, 1 round of 2 s)" tests/bench/run.sh --smoke
 }
 
