@@ -16,7 +16,8 @@
 # helpers (tests/e2e/mcast.sh, with conntrackd on the same traffic), the
 # Debian package (tests/dist/deb.sh, in a chroot on the host) and a smoke run of the
 # throughput benchmark (tests/bench/run.sh --smoke: every contender passes
-# traffic and no packet bypasses the helper; the speed is not judged).
+# traffic and no packet bypasses the helper; the speed is not judged, the
+# memory goal is: RSS with every shipped helper loaded).
 #
 # Debian 13's (trixie) and the newest backports kernel (trixie-backports)
 # run the subset that covers every kernel-facing feature: the feature checks
