@@ -32,8 +32,10 @@ func WriteNFT(w io.Writer, rules []Rule) error {
 	b.WriteString("table inet ctlua {\n")
 	for _, r := range rules {
 		for _, fam := range families(r) {
-			fmt.Fprintf(&b, "\tct helper %s {\n\t\ttype %q protocol %s\n\t\tl3proto %s\n\t}\n",
-				objName(r.Spec.Name, fam), r.Spec.Name, engine.ProtoName(r.Spec.Proto), fam)
+			for _, l4 := range r.Spec.L4s() {
+				fmt.Fprintf(&b, "\tct helper %s {\n\t\ttype %q protocol %s\n\t\tl3proto %s\n\t}\n",
+					objName(r, l4, fam), r.Spec.Name, engine.ProtoName(l4), fam)
+			}
 		}
 	}
 	for _, hook := range []string{"prerouting", "output"} {
@@ -47,8 +49,10 @@ func WriteNFT(w io.Writer, rules []Rule) error {
 				if fam == "ip6" {
 					match = "meta nfproto ipv6"
 				}
-				fmt.Fprintf(&b, "\t\t%s %s dport %s ct helper set %q\n", match,
-					engine.ProtoName(r.Spec.Proto), portSet(r.Ports), objName(r.Spec.Name, fam))
+				for _, l4 := range r.Spec.L4s() {
+					fmt.Fprintf(&b, "\t\t%s %s dport %s ct helper set %q\n", match,
+						engine.ProtoName(l4), portSet(r.Ports), objName(r, l4, fam))
+				}
 			}
 		}
 		b.WriteString("\t}\n")
@@ -69,9 +73,11 @@ func WriteIPTables(w io.Writer, rules []Rule) error {
 				cmd = "ip6tables"
 			}
 			for _, chain := range []string{"PREROUTING", "OUTPUT"} {
-				for _, p := range r.Ports {
-					fmt.Fprintf(&b, "%s -t raw -A %s -p %s --dport %d -j CT --helper %s\n",
-						cmd, chain, engine.ProtoName(r.Spec.Proto), p, r.Spec.Name)
+				for _, l4 := range r.Spec.L4s() {
+					for _, p := range r.Ports {
+						fmt.Fprintf(&b, "%s -t raw -A %s -p %s --dport %d -j CT --helper %s\n",
+							cmd, chain, engine.ProtoName(l4), p, r.Spec.Name)
+					}
 				}
 			}
 		}
@@ -91,11 +97,18 @@ func families(r Rule) []string {
 	return f
 }
 
-func objName(helper, fam string) string {
-	if fam == "ip6" {
-		return helper + "-ip6"
+// objName names the ct helper object of a helper, family and L4
+// protocol: NAME-ip or NAME-ip6, with the protocol inserted
+// (NAME-udp-ip) for a helper that serves several.
+func objName(r Rule, l4 uint8, fam string) string {
+	name := r.Spec.Name
+	if len(r.Spec.L4s()) > 1 {
+		name += "-" + engine.ProtoName(l4)
 	}
-	return helper + "-ip"
+	if fam == "ip6" {
+		return name + "-ip6"
+	}
+	return name + "-ip"
 }
 
 func portSet(ports []uint16) string {
