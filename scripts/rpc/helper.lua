@@ -16,7 +16,7 @@ local nat    = require("ctlua.nat")
 local log    = require("ctlua.log")
 
 local CALL, REPLY = 0, 1
-local PMAPPROG, GETPORT, GETADDR = 100000, 3, 3
+local PMAPPROG, GETPORT = 100000, 3 -- RPCBPROC_GETADDR is 3 too
 local MAX_AUTH_BYTES = 400
 local MAX_STRING = 255 -- netids and universal addresses are short
 local PROTOS = { [6] = "tcp", [17] = "udp" }
@@ -50,9 +50,9 @@ end
 -- getaddr = bool}, or nil. The reader stands after the message direction.
 local function parse_call(r, payload_end)
   local rpcvers, prog, vers, proc = r:u32(), r:u32(), r:u32(), r:u32()
-  if r:err() or rpcvers ~= 2 or prog ~= PMAPPROG then return nil end
-  if not skip_auth(r) or not skip_auth(r) then return nil end
-  if vers == 2 and proc == GETPORT then
+  if r:err() or rpcvers ~= 2 or prog ~= PMAPPROG or proc ~= GETPORT then return nil end
+  if vers < 2 or vers > 4 or not skip_auth(r) or not skip_auth(r) then return nil end
+  if vers == 2 then
     -- conntrackd: exactly the four words of the pmap argument, port 0
     if payload_end - r:pos() ~= 16 then return nil end
     r:u32(); r:u32()
@@ -60,14 +60,12 @@ local function parse_call(r, payload_end)
     if not PROTOS[prot] or port ~= 0 then return nil end
     return { l4 = PROTOS[prot] }
   end
-  if (vers == 3 or vers == 4) and proc == GETADDR then
-    r:u32(); r:u32() -- program, version
-    local netid = xdr_string(r)
-    local l4 = netid and NETIDS[netid]
-    if not l4 then return nil end
-    return { l4 = l4, getaddr = true }
-  end
-  return nil
+  -- rpcbind v3, v4: GETADDR has GETPORT's number
+  r:u32(); r:u32() -- program, version
+  local netid = xdr_string(r)
+  local l4 = netid and NETIDS[netid]
+  if not l4 then return nil end
+  return { l4 = l4, getaddr = true }
 end
 
 -- uaddr_port splits a universal address ("192.0.2.2.128.1",
@@ -192,7 +190,7 @@ local function on_packet(pkt, conn)
   if r:err() then return end -- too short: conntrackd keeps its call
   local st = conn:state()
   local call = st.call
-  st.call = nil
+  if call then st.call = nil end -- written only when set: the common path reads
   local dir = pkt:dir()
   if mdir == CALL and dir == "original" then
     call = parse_call(r, pkt:len() + 1)

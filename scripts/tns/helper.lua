@@ -118,17 +118,19 @@ local function on_packet(pkt, conn)
   if n < 8 then return end
   local kind = pkt:byte(5)
   local st = conn:state()
-  local pending = st.pending
-  st.pending = nil
   if kind == REDIRECT then
     -- No redirect data here: it comes in the next DATA packet.
     if n <= 10 or pkt:reader(9):u16() == 0 then
       st.pending = true
       return
     end
+    st.pending = nil
     return redirect(pkt, conn, 11)
   end
-  if kind == DATA and pending then return redirect(pkt, conn, 9) end
+  if st.pending then -- written only when set: the common path reads
+    st.pending = nil
+    if kind == DATA then return redirect(pkt, conn, 9) end
+  end
 end
 
 return {

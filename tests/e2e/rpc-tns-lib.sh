@@ -67,7 +67,7 @@ rpc_tns_firewall() {
 	}
 NFT
     [[ ${1:-} == dnat ]] && cat <<'NFT'
-	chain dnat {
+	chain natpre {
 		type nat hook prerouting priority dstnat; policy accept;
 		iifname "f0" ip daddr 192.0.2.254 meta l4proto { tcp, udp } th dport 111 dnat ip to 198.51.100.2
 		iifname "f0" ip daddr 192.0.2.254 tcp dport 1521 dnat ip to 198.51.100.2
@@ -75,7 +75,7 @@ NFT
 NFT
     echo "}"; } >"$W/rpctns.nft"
   inns "$FW" conntrack -F >/dev/null 2>&1; inns "$FW" conntrack -F expect >/dev/null 2>&1
-  inns "$FW" nft -f "$W/rpctns.nft"
+  inns "$FW" nft -f "$W/rpctns.nft" || { cat "$W/rpctns.nft"; return 1; }
 }
 
 # The flows: each runs one client on CLI against ADDR and succeeds when the
