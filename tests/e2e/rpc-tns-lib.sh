@@ -80,7 +80,8 @@ NFT
 
 # The flows: each runs one client on CLI against ADDR and succeeds when the
 # data connection (to the program, or the redirected TNS connection)
-# answered. Each is bounded by FLOW_TIMEOUT seconds (default 8).
+# answered. Each is bounded by FLOW_TIMEOUT seconds (default 20: a loaded,
+# emulated host; a flow that passes takes a second or two).
 
 # flow_sm_notify ADDR: the real sm-notify (nfs-common) tells ADDR's statd
 # that this host rebooted: portmapper v2 GETPORT over UDP, then SM_NOTIFY
@@ -89,24 +90,24 @@ flow_sm_notify() {
   local d=$W/smn.$RANDOM
   mkdir -p "$d/sm" "$d/sm.bak"; printf '\0\0\0\5' >"$d/state"
   printf '0100007f 000186b5 00000001 00000003 00000000000000000000000000000000 %s 192.0.2.1\n' "$1" >"$d/sm/$1"
-  timeout -s KILL "${FLOW_TIMEOUT:-8}" ip netns exec "$CLI" sm-notify -f -d -P "$d" >"$W/flow.log" 2>&1
+  timeout -s KILL "${FLOW_TIMEOUT:-20}" ip netns exec "$CLI" sm-notify -f -d -P "$d" >"$W/flow.log" 2>&1
   grep -q "notified successfully" "$W/flow.log"
 }
 # flow_pmap ADDR: pmap.py: portmapper v2 GETPORT over TCP, then a NULL
 # call to statd over TCP.
 flow_pmap() {
-  timeout -s KILL "${FLOW_TIMEOUT:-8}" ip netns exec "$CLI" $PY "$E2E/pmap.py" "$1" 100024 1 >"$W/flow.log" 2>&1
+  timeout -s KILL "${FLOW_TIMEOUT:-20}" ip netns exec "$CLI" $PY "$E2E/pmap.py" "$1" 100024 1 >"$W/flow.log" 2>&1
 }
 # flow_rpcinfo NETID ADDR: the real rpcinfo pings statd over NETID after
 # an rpcbind v4 GETADDR over the same transport.
 flow_rpcinfo() {
-  timeout -s KILL "${FLOW_TIMEOUT:-8}" ip netns exec "$CLI" rpcinfo -T "$1" "$2" 100024 1 >"$W/flow.log" 2>&1
+  timeout -s KILL "${FLOW_TIMEOUT:-20}" ip netns exec "$CLI" rpcinfo -T "$1" "$2" 100024 1 >"$W/flow.log" 2>&1
   grep -q "ready and waiting" "$W/flow.log"
 }
 # flow_tns ADDR [SPLIT]: tns.py client: CONNECT, REDIRECT (with the
 # address inline, or in the next DATA packet), the redirected connection.
 flow_tns() {
-  timeout -s KILL "${FLOW_TIMEOUT:-8}" ip netns exec "$CLI" $PY "$E2E/tns.py" client "$@" >"$W/flow.log" 2>&1
+  timeout -s KILL "${FLOW_TIMEOUT:-20}" ip netns exec "$CLI" $PY "$E2E/tns.py" client "$@" >"$W/flow.log" 2>&1
 }
 
 # SCENARIOS: name and flow of each scenario without NAT.

@@ -65,7 +65,11 @@ scenario() {
   local name=$1 n0; shift
   n0=$(news)
   if "$@"; then ok "$name: the data connection passed the dropping firewall ($(( $(news) - n0 )) new expectations)"
-  else bad "$name: the flow failed"; tail -5 "$W/flow.log"; fi
+  else
+    bad "$name: the flow failed"; tail -5 "$W/flow.log"
+    echo "--- expectations"; tail -n +$((n0 + 1)) "$W/expect.log" | tail -4
+    echo "--- ctlua"; grep -E 'level=(WARN|ERROR)|expect' "$W/ctlua.log" | tail -6
+  fi
 }
 rpc_tns_firewall || bad "nft rejected the firewall rules"
 for s in "${SCENARIOS[@]}"; do
@@ -92,6 +96,7 @@ kill "$CTPID" 2>/dev/null; wait "$CTPID" 2>/dev/null; CTPID=
 inns "$FW" nft -f "$W/rpctns.nft" 2>/dev/null \
   && bad "the firewall loaded with the helpers gone" || ok "ctlua stopped: its kernel helpers are gone"
 sed -i '/ct helper/d' "$W/rpctns.nft"; inns "$FW" nft -f "$W/rpctns.nft" || bad "nft rejected the rules without helpers"
+export FLOW_TIMEOUT=8  # each control waits this long for its client to give up
 flow_pmap 198.51.100.2 && bad "rpc-tcp-getport passed without the helper" || ok "rpc-tcp-getport: without the helper the connection to statd is dropped"
 flow_sm_notify 198.51.100.2 && bad "rpc-udp-getport passed without the helper" || ok "rpc-udp-getport: without the helper SM_NOTIFY is dropped"
 flow_tns 198.51.100.2 && bad "tns-redirect passed without the helper" || ok "tns-redirect: without the helper the redirected connection is dropped"
