@@ -17,19 +17,12 @@ import sys
 def call(sock, xid, prog, vers, proc, args=b""):
     msg = struct.pack(">IIIIII", xid, 0, 2, prog, vers, proc) + b"\0" * 16 + args
     sock.sendall(struct.pack(">I", 0x80000000 | len(msg)) + msg)
-    head = b""
-    while len(head) < 4:
-        b = sock.recv(4 - len(head))
-        if not b:
-            raise EOFError("connection closed before the reply")
-        head += b
-    n = struct.unpack(">I", head)[0] & 0x7FFFFFFF
-    body = b""
-    while len(body) < n:
-        b = sock.recv(n - len(body))
-        if not b:
-            raise EOFError("connection closed in the reply")
-        body += b
+    f = sock.makefile("rb")
+    head = f.read(4)
+    n = struct.unpack(">I", head)[0] & 0x7FFFFFFF if len(head) == 4 else 0
+    body = f.read(n)
+    if n < 24 or len(body) != n:
+        raise EOFError("connection closed before the whole reply")
     rxid, mtype, stat = struct.unpack(">III", body[:12])
     vlen = struct.unpack(">I", body[16:20])[0]
     off = 20 + (vlen + 3) // 4 * 4

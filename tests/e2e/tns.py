@@ -33,20 +33,15 @@ def packet(kind, body):
     return struct.pack(">HHBBH", 8 + len(body), 0, kind, 0, 0) + body
 
 
-def read_packet(s):
-    head = b""
-    while len(head) < 8:
-        b = s.recv(8 - len(head))
-        if not b:
-            raise EOFError("connection closed in a TNS header")
-        head += b
+def read_packet(f):
+    """Reads one TNS packet from f, the socket's one buffered reader."""
+    head = f.read(8)
+    if len(head) < 8:
+        raise EOFError("connection closed in a TNS header")
     length, kind = struct.unpack(">H", head[:2])[0], head[4]
-    body = b""
-    while len(body) < length - 8:
-        b = s.recv(length - 8 - len(body))
-        if not b:
-            raise EOFError("connection closed in a TNS packet")
-        body += b
+    body = f.read(length - 8)
+    if len(body) < length - 8:
+        raise EOFError("connection closed in a TNS packet")
     return kind, body
 
 
@@ -62,7 +57,7 @@ def connect_packet(data):
 
 def serve_listener(conn, host, dport):
     with conn:
-        kind, body = read_packet(conn)
+        kind, body = read_packet(conn.makefile("rb"))
         if kind != CONNECT:
             return
         addr = ("(DESCRIPTION=(ADDRESS=(PROTOCOL=tcp)(HOST=%s)(PORT=%d)))" % (host, dport)).encode()
@@ -75,11 +70,12 @@ def serve_listener(conn, host, dport):
 
 def serve_dedicated(conn):
     with conn:
-        kind, _ = read_packet(conn)
+        f = conn.makefile("rb")
+        kind, _ = read_packet(f)
         if kind != CONNECT:
             return
         conn.sendall(packet(ACCEPT, struct.pack(">HHHHHHHBB", 313, 0, 8192, 32767, 0x0100, 0, 24, 0x41, 0x41)))
-        kind, body = read_packet(conn)
+        kind, body = read_packet(f)
         if kind == DATA and body[2:] == b"ping":
             conn.sendall(packet(DATA, b"\0\0pong"))
 
@@ -110,12 +106,13 @@ def client(addr, service):
     s = socket.create_connection((addr, 1521), timeout=10)
     s.sendall(connect_packet("(DESCRIPTION=(CONNECT_DATA=(SERVICE_NAME=%s))"
                              "(ADDRESS=(PROTOCOL=TCP)(HOST=%s)(PORT=1521)))" % (service, addr)))
-    kind, body = read_packet(s)
+    f = s.makefile("rb")
+    kind, body = read_packet(f)
     if kind != REDIRECT:
         sys.exit("expected a REDIRECT, got type %d" % kind)
     data = body[2:]
     if struct.unpack(">H", body[:2])[0] == 0 or not data:
-        kind, body = read_packet(s)
+        kind, body = read_packet(f)
         if kind != DATA:
             sys.exit("expected the redirect data in a DATA packet, got type %d" % kind)
         data = body[2:]
@@ -126,11 +123,12 @@ def client(addr, service):
     host, port = m.group(1).decode(), int(m.group(2))
     d = socket.create_connection((host, port), timeout=10)
     d.sendall(connect_packet("(DESCRIPTION=(CONNECT_DATA=(SERVICE_NAME=ORCL)))"))
-    kind, _ = read_packet(d)
+    df = d.makefile("rb")
+    kind, _ = read_packet(df)
     if kind != ACCEPT:
         sys.exit("expected ACCEPT from %s:%d, got type %d" % (host, port, kind))
     d.sendall(packet(DATA, b"\0\0ping"))
-    kind, body = read_packet(d)
+    kind, body = read_packet(df)
     if kind != DATA or body[2:] != b"pong":
         sys.exit("no pong from %s:%d" % (host, port))
     print("ok %s %d" % (host, port), flush=True)

@@ -19,9 +19,9 @@
 # helper, whether the data connection passed and how many expectations.
 #
 # Usage (root; the host kernel lacks nfnetlink_cthelper, so it runs in the VM):
-#   CTLUA_BIN=/tmp/ctlua tests/peers/conntrackd-rpc-tns.sh   installs conntrackd +
-#                                  nfct on the host if missing, then runs
-#                                  itself in tests/vm/run.sh
+#   CTLUA_BIN=/tmp/ctlua tests/peers/conntrackd-rpc-tns.sh   runs itself in
+#                                  tests/vm/run.sh (which installs conntrackd,
+#                                  nfct, rpcbind, nfs-common on the host)
 #   CTLUA_PEERS_LOGDIR=DIR ...     keep the raw logs and the captures of both
 #                                  runs (ctlua.pcap, conntrackd.pcap) in DIR
 #
@@ -37,16 +37,6 @@ CTLUA=${CTLUA_BIN:-}
 
 if [[ ${CTLUA_VM_GUEST:-} != 1 ]]; then
   [[ $(id -u) == 0 ]] || setup_fail "run as root (apt-get, qemu)"
-  missing=()
-  for p in conntrackd nfct; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-  done
-  if (( ${#missing[@]} )); then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -qq -o DPkg::Lock::Timeout=300 update >/dev/null || setup_fail "apt-get update failed"
-    apt-get -qq -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}" >/dev/null \
-      || setup_fail "apt-get install ${missing[*]} failed"
-  fi
   if [[ -n ${CTLUA_PEERS_LOGDIR:-} ]]; then
     mkdir -p "$CTLUA_PEERS_LOGDIR"; CTLUA_PEERS_LOGDIR=$(cd "$CTLUA_PEERS_LOGDIR" && pwd)
     export CTLUA_PEERS_LOGDIR CTLUA_VM_RWDIRS=${CTLUA_VM_RWDIRS:+$CTLUA_VM_RWDIRS:}$CTLUA_PEERS_LOGDIR
@@ -66,6 +56,9 @@ for t in conntrackd nfct ip nft conntrack rpcbind rpc.statd sm-notify rpcinfo tc
   command -v "$t" >/dev/null || setup_fail "missing $t (apt-get install conntrackd nfct rpcbind nfs-common tcpdump python3 on the HOST)"
 done
 for h in rpc tns; do need_helper_kernel $h; done
+# A flow that passes takes a second or two; conntrackd's failing flows each
+# wait this long for their client to give up.
+export FLOW_TIMEOUT=${FLOW_TIMEOUT:-10}
 topology "$CLI" "$FW" "$SRV"
 rpc_tns_servers || setup_fail "the servers did not start: $(tail -3 "$W/rpc-servers.log" "$W/tns4.log")"
 
@@ -80,14 +73,9 @@ conntrackd_start() {
   { cat <<EOF
 General {
 	Systemd off
-	HashSize 8192
-	HashLimit 65535
 	LogFile $W/conntrackd.log
-	Syslog off
 	LockFile $W/conntrackd.lock
 	UNIX { Path $W/conntrackd.ctl }
-	NetlinkBufferSize 2097152
-	NetlinkBufferSizeMaxGrowth 8388608
 }
 Helper {
 EOF

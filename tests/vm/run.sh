@@ -122,7 +122,7 @@ apt_update() {
 packages=(qemu-system-x86 busybox-static kmod cpio xz-utils # the harness
           iproute2 nftables iptables conntrack python3-pyftpdlib curl tcpdump tftpd-hpa tftp-hpa  # the tests
           ngircd sane-utils libsane1 samba samba-common-bin  # the kernel twins (tests/e2e/kernel-twins.sh, broadcast.sh)
-          rpcbind nfs-common)  # conntrackd's rpc twin (tests/e2e/rpc-tns.sh: rpcbind, rpc.statd, sm-notify, rpcinfo)
+          rpcbind nfs-common conntrackd nfct)  # conntrackd's twins (tests/e2e/rpc-tns.sh, tests/peers/conntrackd-rpc-tns.sh)
 installed=" $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${packages[@]}" 2>/dev/null \
   | awk '$1 == "ii" { printf "%s ", $2 }' || true)"
 missing=()
