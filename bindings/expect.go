@@ -43,11 +43,11 @@ func openExpect(L *lua.LState, s *engine.Session) lua.LValue {
 			return 1
 		},
 		"hunt": func(L *lua.LState) int {
-			x, c, e, n := insertArgs(L, s, "expect.hunt")
+			c, e, n := insertArgs(L, s, "expect.hunt")
 			if n > 0 {
 				return n
 			}
-			port, err := engine.HuntPort(x, c.Conn, &e)
+			port, err := s.Hunt(c.Conn, &e)
 			if err != nil {
 				return fail(L, "expect.hunt: %v", err)
 			}
@@ -55,11 +55,11 @@ func openExpect(L *lua.LState, s *engine.Session) lua.LValue {
 			return 1
 		},
 		"insert": func(L *lua.LState) int {
-			x, c, e, n := insertArgs(L, s, "expect.insert")
+			c, e, n := insertArgs(L, s, "expect.insert")
 			if n > 0 {
 				return n
 			}
-			if err := x.Expect(c.Conn, &e); err != nil {
+			if err := s.Insert(c.Conn, &e); err != nil {
 				return fail(L, "expect.insert: %v", err)
 			}
 			L.Push(lua.LTrue)
@@ -70,17 +70,17 @@ func openExpect(L *lua.LState, s *engine.Session) lua.LValue {
 
 // insertArgs reads the argument of the functions that insert at once; n
 // is the number of results to return instead when they cannot.
-func insertArgs(L *lua.LState, s *engine.Session, fn string) (x engine.Expecter, c *engine.Call, e engine.Expectation, n int) {
+func insertArgs(L *lua.LState, s *engine.Session, fn string) (c *engine.Call, e engine.Expectation, n int) {
 	c = call(L, s, fn)
 	spec := L.CheckTable(1)
-	if x = s.Expecter(); x == nil {
-		return nil, c, e, fail(L, "%s: this runtime cannot insert expectations at once (no expecter)", fn)
+	if s.Expecter() == nil {
+		return c, e, fail(L, "%s: this runtime cannot insert expectations at once (no expecter)", fn)
 	}
 	e, err := buildExpectation(c, spec)
 	if err != nil {
-		return nil, c, e, fail(L, "expect: %v", err)
+		return c, e, fail(L, "expect: %v", err)
 	}
-	return x, c, e, 0
+	return c, e, 0
 }
 
 // buildExpectation validates a Lua expectation table against the call's

@@ -65,6 +65,7 @@ func (w *worker) migrate(L *lua.LState, c *Call, old *lua.LTable) *lua.LTable {
 
 func (w *worker) resetState(h *Helper, se *ScriptError) {
 	h.stats.stateResets.Add(1)
+	h.stats.recent.addScript(se)
 	if h.limit.allow(time.Now()) {
 		w.e.cfg.Logger.Error("on_reload failed: the connection's state is reset to an empty table",
 			"helper", h.Spec.Name, "at", se.Location(), "error", se.Msg)

@@ -273,15 +273,20 @@ func (e *Engine) Stats(name string) (Stats, error) {
 	if ent == nil {
 		return Stats{}, fmt.Errorf("engine: helper %q: %w", name, ErrNotFound)
 	}
-	return ent.stats.snapshot(), nil
+	st := ent.stats.snapshot()
+	st.States = e.liveStates(name)
+	return st, nil
 }
 
 // LoadFile reads a script and loads it like Load.
 func (e *Engine) LoadFile(path string, ov *Overrides) (*Helper, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		e.countReloadFailure(path)
-		return nil, fmt.Errorf("engine: load: %w", err)
+		err = fmt.Errorf("engine: load: %w", err)
+		e.mu.Lock()
+		e.countReloadFailure(path, err)
+		e.mu.Unlock()
+		return nil, err
 	}
 	return e.Load(path, src, ov)
 }
@@ -298,14 +303,15 @@ func (e *Engine) Load(file string, src []byte, ov *Overrides) (*Helper, error) {
 		err = e.prepare(h)
 	}
 	if err != nil {
-		e.countReloadFailure(file)
+		e.countReloadFailure(file, err)
 		return nil, err
 	}
 	name := h.Spec.Name
 	if prev, ok := e.files[file]; ok && prev != name {
-		e.countReloadFailure(file)
-		return nil, &DeclError{File: file, Field: "name",
+		err := &DeclError{File: file, Field: "name",
 			Msg: fmt.Sprintf("changed from %q to %q: a reload cannot rename a helper", prev, name)}
+		e.countReloadFailure(file, err)
+		return nil, err
 	}
 	old := *e.helpers.Load()
 	ent := old[name]
@@ -315,13 +321,14 @@ func (e *Engine) Load(file string, src []byte, ov *Overrides) (*Helper, error) {
 				Msg: fmt.Sprintf("helper %q is already loaded from %s", name, cur.File)}
 		}
 		h.Version = ent.cur.Load().Version + 1
+		h.Loaded = time.Now()
 		h.stats, h.limit = ent.stats, ent.limit
 		ent.stats.reloads.Add(1)
 		ent.cur.Store(h)
 		return h, nil
 	}
 	ent = &entry{stats: &counters{}, limit: newRateLimiter(e.cfg.LogRate, e.cfg.LogBurst)}
-	h.Version = 1
+	h.Version, h.Loaded = 1, time.Now()
 	h.stats, h.limit = ent.stats, ent.limit
 	ent.cur.Store(h)
 	next := make(map[string]*entry, len(old)+1)
@@ -334,10 +341,13 @@ func (e *Engine) Load(file string, src []byte, ov *Overrides) (*Helper, error) {
 	return h, nil
 }
 
-func (e *Engine) countReloadFailure(file string) {
+// countReloadFailure counts a failed load of file in the helper loaded
+// from it, if any, and keeps err among its recent errors. e.mu is held.
+func (e *Engine) countReloadFailure(file string, err error) {
 	if name, ok := e.files[file]; ok {
 		if ent := (*e.helpers.Load())[name]; ent != nil {
 			ent.stats.reloadFailures.Add(1)
+			ent.stats.recent.addError(err)
 		}
 	}
 }

@@ -63,25 +63,33 @@ const maxHuntAttempts = 128
 // The draw is seeded by the master and the port, so a replay of the same
 // capture picks the same ports.
 func HuntPort(x Expecter, master *Conn, e *Expectation) (uint16, error) {
+	port, _, err := huntPort(x, master, e)
+	return port, err
+}
+
+// huntPort is HuntPort; it also returns how many ports were held by
+// another connection's expectation.
+func huntPort(x Expecter, master *Conn, e *Expectation) (port uint16, clashes int, err error) {
 	if e.Mask.DstPort != 0xffff {
-		return 0, errors.New("port hunting needs an expectation with a destination port")
+		return 0, 0, errors.New("port hunting needs an expectation with a destination port")
 	}
 	first := e.Tuple.DstPort
 	span := 65535 - int(first)
 	attempts := min(span, maxHuntAttempts)
 	r := rand.New(rand.NewPCG(uint64(master.ID), uint64(first)<<32|uint64(master.Orig.SrcPort)))
-	port := first
+	port = first
 	for {
 		e.Tuple.DstPort = port
 		err := x.Expect(master, e)
 		if err == nil {
-			return port, nil
+			return port, clashes, nil
 		}
 		if !errors.Is(err, ErrExpectClash) {
-			return 0, err
+			return 0, clashes, err
 		}
+		clashes++
 		if attempts == 0 {
-			return 0, fmt.Errorf("no free port from %d (%d tried): %w", first, min(span, maxHuntAttempts)+1, err)
+			return 0, clashes, fmt.Errorf("no free port from %d (%d tried): %w", first, min(span, maxHuntAttempts)+1, err)
 		}
 		attempts--
 		port = first + uint16(r.IntN(span))

@@ -25,6 +25,8 @@ type Helper struct {
 	Hash [32]byte
 	// Version increases with every load of the same helper name.
 	Version uint64
+	// Loaded is when Load made this version the running one.
+	Loaded time.Time
 
 	proto *lua.FunctionProto
 	stats *counters

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -30,6 +31,8 @@ type stateTable struct {
 	onEvict  func() // counts an eviction
 	touched  *connState
 	size     *sizer
+	// live is len(m), readable from other goroutines (Stats.States).
+	live atomic.Int64
 }
 
 func newStateTable(maxBytes, maxCount int, idle time.Duration, onEvict func()) *stateTable {
@@ -56,6 +59,7 @@ func (t *stateTable) get(k ConnKey, now int64) *connState {
 func (t *stateTable) add(k ConnKey, tbl *lua.LTable, version uint64, now int64) *connState {
 	cs := &connState{key: k, tbl: tbl, version: version, used: now}
 	t.m[k] = cs
+	t.live.Add(1)
 	t.pushFront(cs)
 	t.evict()
 	return cs
@@ -95,6 +99,7 @@ func (t *stateTable) remove(cs *connState) {
 		return
 	}
 	delete(t.m, cs.key)
+	t.live.Add(-1)
 	t.unlink(cs)
 	t.bytes -= cs.bytes
 	if t.touched == cs {

@@ -36,6 +36,20 @@ type Stats struct {
 	// because the helper declared payload_only; Packets does not count
 	// them.
 	Skipped uint64
+	// ExpectInserted counts the expectations inserted at once
+	// (expect.insert, expect.hunt) that the expecter accepted;
+	// ExpectHunted those of them that expect.hunt inserted; ExpectRefused
+	// the insertions the expecter refused (for a hunt, once, when no
+	// port was free); HuntClashes the ports a hunt found held by another
+	// connection's expectation. Expectations counts those the decisions
+	// carried.
+	ExpectInserted, ExpectHunted, ExpectRefused, HuntClashes uint64
+	// States is the number of per-connection states the helper holds now,
+	// in all workers.
+	States int64
+	// Latency is the time Handle spent on each packet that ran the
+	// helper.
+	Latency Histogram
 }
 
 type counters struct {
@@ -44,6 +58,10 @@ type counters struct {
 	reloads, reloadFailures, logsSuppressed           atomic.Uint64
 	limits, stateEvictions, stateResets, abandoned    atomic.Uint64
 	skipped                                           atomic.Uint64
+	expectInserted, expectHunted, expectRefused       atomic.Uint64
+	huntClashes                                       atomic.Uint64
+	latency                                           latency
+	recent                                            recentErrors
 }
 
 func (c *counters) snapshot() Stats {
@@ -55,6 +73,9 @@ func (c *counters) snapshot() Stats {
 		ReloadFailures: c.reloadFailures.Load(), LogsSuppressed: c.logsSuppressed.Load(),
 		Limits: c.limits.Load(), StateEvictions: c.stateEvictions.Load(),
 		StateResets: c.stateResets.Load(), Abandoned: c.abandoned.Load(), Skipped: c.skipped.Load(),
+		ExpectInserted: c.expectInserted.Load(), ExpectHunted: c.expectHunted.Load(),
+		ExpectRefused: c.expectRefused.Load(), HuntClashes: c.huntClashes.Load(),
+		Latency: c.latency.snapshot(),
 	}
 }
 

@@ -44,6 +44,12 @@ type worker struct {
 	fmu       sync.Mutex
 	forgotten []ConnKey
 	nForgot   atomic.Int32 // len(forgotten), read without fmu
+
+	// tables are the slots' state tables by helper name, for the
+	// counters: slots belongs to the goroutine holding the worker, tables
+	// to tmu.
+	tmu    sync.Mutex
+	tables map[string]*stateTable
 }
 
 // A slot is one helper in one worker: its running instance and the
@@ -54,8 +60,20 @@ type slot struct {
 }
 
 func newWorker(e *Engine, index int) *worker {
-	return &worker{e: e, index: index, slots: map[string]*slot{},
+	return &worker{e: e, index: index, slots: map[string]*slot{}, tables: map[string]*stateTable{},
 		sem: make(chan struct{}, 1), gone: make(chan struct{})}
+}
+
+// liveStates returns how many per-connection states the worker holds for
+// the named helper.
+func (w *worker) liveStates(name string) int64 {
+	w.tmu.Lock()
+	t := w.tables[name]
+	w.tmu.Unlock()
+	if t == nil {
+		return 0
+	}
+	return t.live.Load()
 }
 
 // lock takes the worker, or returns false once it is abandoned.
@@ -143,6 +161,9 @@ func (w *worker) slot(h *Helper) *slot {
 		sl = &slot{states: newStateTable(cfg.StateBytes/len(w.e.workers), cfg.MaxStates, cfg.StateIdle,
 			func() { st.stateEvictions.Add(1) })}
 		w.slots[h.Spec.Name] = sl
+		w.tmu.Lock()
+		w.tables[h.Spec.Name] = sl.states
+		w.tmu.Unlock()
 	}
 	if sl.in != nil && sl.in.h == h {
 		return sl
@@ -173,7 +194,9 @@ func (w *worker) handle(h *Helper, p *Packet, c *Conn) (Decision, bool) {
 	}
 	defer w.unlock()
 	w.dec = Decision{Verdict: Accept}
+	t0 := w.e.clock()
 	w.run(h, p, c, &w.dec)
+	h.stats.latency.observe(time.Duration(w.e.clock() - t0))
 	d := w.dec
 	w.dec = Decision{}
 	return d, true
@@ -271,6 +294,7 @@ func (w *worker) fail(h *Helper, se *ScriptError, d *Decision) {
 	d.Verdict = h.Spec.DefaultVerdict
 	d.Expectations, d.Packet, d.Update = nil, nil, CTUpdate{}
 	d.Err = se
+	st.recent.addScript(se)
 	if d.Verdict == Accept {
 		st.accepted.Add(1)
 	} else {
@@ -339,11 +363,33 @@ func (e *Engine) log(c *Call, level slog.Level, msg string, attrs []slog.Attr) {
 		h.stats.logsSuppressed.Add(1)
 		return
 	}
-	all := make([]slog.Attr, 0, len(attrs)+3)
+	all := make([]slog.Attr, 0, len(attrs)+4)
 	all = append(all, slog.String("helper", h.Spec.Name), slog.Uint64("conn", uint64(c.Conn.ID)),
 		slog.String("tuple", c.Conn.Orig.String()))
+	if at := c.where(); at != "" {
+		all = append(all, slog.String("at", at))
+	}
 	all = append(all, attrs...)
 	e.cfg.Logger.LogAttrs(context.Background(), level, msg, all...)
 }
 
 const maxLogsPerPacket = 32
+
+// where returns the file:line of the script code that called the module
+// function running now (the innermost Lua frame), or "".
+func (c *Call) where() string {
+	if c.slot == nil || c.slot.in == nil {
+		return ""
+	}
+	L := c.slot.in.sb.L
+	for level := 0; level < 4; level++ {
+		dbg, ok := L.GetStack(level)
+		if !ok {
+			return ""
+		}
+		if _, err := L.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.CurrentLine > 0 {
+			return fmt.Sprintf("%s:%d", dbg.Source, dbg.CurrentLine)
+		}
+	}
+	return ""
+}

@@ -41,9 +41,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
-	level := slog.LevelInfo
-	_ = level.UnmarshalText([]byte(cfg.Daemon.LogLevel))
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(&cfg.Daemon, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -59,7 +57,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	defer startCPUProfile(log)()
-	err = daemon.Run(ctx, daemon.Options{Config: cfg, Modules: modules(), Builtin: scripts.FS, Logger: log, Reload: reload})
+	err = daemon.Run(ctx, daemon.Options{Config: cfg, Modules: modules(), Builtin: scripts.FS, Logger: log, Reload: reload,
+		Version: versionString()})
 	if err != nil {
 		fmt.Fprintln(stderr, "ctlua run:", diagnoseConfig(*config, cfg, err))
 		return exitFailed

@@ -7,6 +7,9 @@
 //	ctlua check HELPER.lua...              validate and lint scripts, print declarations
 //	ctlua rules [--config FILE]            nft / iptables rules attaching the helpers
 //	ctlua helpers [--delete NAME]          list or delete kernel helpers
+//	ctlua status [--json]                  the running daemon's helpers and counters
+//	ctlua reload [HELPER]                  load new versions of the daemon's scripts
+//	ctlua expect [--watch] [--helper NAME] the kernel's expectations of ctlua's helpers
 //	ctlua version                          the version
 //	ctlua help [COMMAND]                   usage; COMMAND --help lists its flags
 //
@@ -47,6 +50,9 @@ func commands() []command {
 		{"new", "new NAME --l4 tcp|udp --port N: create a helper skeleton that ctlua test and replay accept", cmdNew},
 		{"rules", "rules [--config FILE] [--iptables]: print the rules that attach the helpers", cmdRules},
 		{"helpers", "helpers [--delete NAME | --flush]: list (or delete) user-space helpers in the kernel", cmdHelpers},
+		{"status", "status [--json] [--socket PATH]: the running daemon's helpers, scripts, counters and last errors", cmdStatus},
+		{"reload", "reload [--socket PATH] [HELPER]: load new versions of the daemon's scripts, saying whether they loaded", cmdReload},
+		{"expect", "expect [--watch] [--helper NAME] [--json]: the kernel's expectations that ctlua's helpers own", cmdExpect},
 	}
 }
 
@@ -94,6 +100,11 @@ func usage(w io.Writer) {
 
 // printVersion prints the release and what the binary was built from.
 func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "ctlua %s %s %s/%s\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// versionString returns the release and the revision it was built from.
+func versionString() string {
 	v := version
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "devel" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -105,7 +116,7 @@ func printVersion(w io.Writer) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "ctlua %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return v
 }
 
 // modules are the Lua modules every engine of the CLI gets.

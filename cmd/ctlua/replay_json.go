@@ -40,15 +40,20 @@ type jsonExpect struct {
 }
 
 func expectJSON(x *replay.Expectation) jsonExpect {
+	return jsonExpectOf(x.Tuple, x.Mask, x.Master, x.Class, x.MasterHelper, x.Timeout)
+}
+
+// jsonExpectOf fills a jsonExpect; timeout is the time left.
+func jsonExpectOf(t, mask, master engine.Tuple, class uint32, helper string, timeout time.Duration) jsonExpect {
 	l3 := "ipv4"
-	if x.Master.IsIPv6() {
+	if master.IsIPv6() {
 		l3 = "ipv6"
 	}
-	return jsonExpect{L3: l3, Proto: engine.ProtoName(x.Tuple.Proto),
-		Src: x.Tuple.Src.String(), Dst: x.Tuple.Dst.String(), Sport: x.Tuple.SrcPort, Dport: x.Tuple.DstPort,
-		MaskSrc: x.Mask.Src.String(), MaskDst: x.Mask.Dst.String(), MaskSport: x.Mask.SrcPort, MaskDport: x.Mask.DstPort,
-		MasterSrc: x.Master.Src.String(), MasterDst: x.Master.Dst.String(), MasterSport: x.Master.SrcPort, MasterDport: x.Master.DstPort,
-		Class: x.Class, Helper: x.MasterHelper, Timeout: int(x.Timeout / time.Second)}
+	return jsonExpect{L3: l3, Proto: engine.ProtoName(t.Proto),
+		Src: t.Src.String(), Dst: t.Dst.String(), Sport: t.SrcPort, Dport: t.DstPort,
+		MaskSrc: mask.Src.String(), MaskDst: mask.Dst.String(), MaskSport: mask.SrcPort, MaskDport: mask.DstPort,
+		MasterSrc: master.Src.String(), MasterDst: master.Dst.String(), MasterSport: master.SrcPort, MasterDport: master.DstPort,
+		Class: class, Helper: helper, Timeout: int(timeout / time.Second)}
 }
 
 type jsonLog struct {

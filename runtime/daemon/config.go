@@ -34,6 +34,15 @@ type DaemonConfig struct {
 	Watch *bool `toml:"watch"`
 	// LogLevel is "debug", "info" (default), "warn" or "error".
 	LogLevel string `toml:"log_level"`
+	// LogFormat is "text" (default) or "json" (config_observe.go).
+	LogFormat string `toml:"log_format"`
+	// Metrics is the address of the Prometheus listener; empty is off.
+	Metrics string `toml:"metrics"`
+	// Socket is the control socket's path; nil means DefaultSocket,
+	// "" none.
+	Socket *string `toml:"socket"`
+	// SocketGroup, when set, opens the control socket to a group (0660).
+	SocketGroup string `toml:"socket_group"`
 }
 
 // HelperConfig runs one helper script on one queue.
@@ -172,6 +181,7 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 		errs = append(errs, &ConfigError{File: file, Msg: "no [[helper]]: name at least one helper script"})
 	}
 	c.checkHelpers(bad)
+	c.checkObserve(bad)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/ctlua/ctlua/engine"
@@ -32,6 +33,8 @@ type Options struct {
 	// Ready, if set, is closed once helpers are registered and queues
 	// bound.
 	Ready chan<- struct{}
+	// Version is the ctlua release, for the status and the metrics.
+	Version string
 }
 
 // A helperRun is one configured helper, running.
@@ -74,6 +77,11 @@ func Run(ctx context.Context, opt Options) error {
 		return err
 	}
 	defer e.Close()
+	obs, err := listenObserve(cfg, e, opt.Version, log)
+	if err != nil {
+		return err
+	}
+	defer obs.close()
 
 	runs := make([]*helperRun, len(cfg.Helpers))
 	for i, hc := range cfg.Helpers {
@@ -129,11 +137,18 @@ func Run(ctx context.Context, opt Options) error {
 		close(opt.Ready)
 	}
 
-	reload := func(r *helperRun) {
-		if err := r.reload(e, kc, cfg, opt.Builtin, log); err != nil {
+	var reloadMu sync.Mutex // SIGHUP, the watcher and the control socket
+	reload := func(r *helperRun) error {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		err := r.reload(e, kc, cfg, opt.Builtin, log)
+		if err != nil {
 			log.Error("reload failed, the running version stays", "helper", r.name, "error", err)
 		}
+		obs.reloaded(r, err)
+		return err
 	}
+	obs.serve(runs, reload)
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	if cfg.Daemon.Watch == nil || *cfg.Daemon.Watch {
@@ -293,26 +308,13 @@ func register(kc *cthelper.Conn, h cthelper.Helper, log *slog.Logger) error {
 func (r *helperRun) reload(e *engine.Engine, kc *cthelper.Conn, cfg *Config, builtin fs.FS, log *slog.Logger) error {
 	file, src, err := r.source(cfg, builtin)
 	if err != nil {
+		e.RefuseReload(r.script, err)
 		return err
 	}
-	h, err := e.Check(file, src, r.cfg.Overrides())
+	h, want, err := r.compatible(e, file, src)
 	if err != nil {
+		e.RefuseReload(file, err) // Load counts its own failures
 		return err
-	}
-	next := &helperRun{cfg: r.cfg, spec: h.Spec}
-	want := next.kernelHelpers()
-	if h.Spec.Name != r.spec.Name || !slices.Equal(h.Spec.L4s(), r.spec.L4s()) || len(want) != len(r.kernel) {
-		return fmt.Errorf("%s: name, protocols or families changed: restart the daemon to re-register", file)
-	}
-	for i := range want {
-		if want[i].PrivSize != r.kernel[i].PrivSize || len(want[i].Policies) != len(r.kernel[i].Policies) {
-			return fmt.Errorf("%s: private_size or the number of policies changed: restart the daemon to re-register", file)
-		}
-		for j := range want[i].Policies {
-			if want[i].Policies[j].Name != r.kernel[i].Policies[j].Name {
-				return fmt.Errorf("%s: policy names changed: restart the daemon to re-register", file)
-			}
-		}
 	}
 	if _, err := e.Load(file, src, r.cfg.Overrides()); err != nil {
 		return err
@@ -333,6 +335,32 @@ func (r *helperRun) reload(e *engine.Engine, kc *cthelper.Conn, cfg *Config, bui
 	r.spec = h.Spec
 	log.Info("reloaded helper", "helper", r.name, "file", file)
 	return nil
+}
+
+// compatible checks a new version of the script and that it fits the
+// kernel registration the helper has: it returns the version and the
+// registrations it asks for.
+func (r *helperRun) compatible(e *engine.Engine, file string, src []byte) (*engine.Helper, []cthelper.Helper, error) {
+	h, err := e.Check(file, src, r.cfg.Overrides())
+	if err != nil {
+		return nil, nil, err
+	}
+	next := &helperRun{cfg: r.cfg, spec: h.Spec}
+	want := next.kernelHelpers()
+	if h.Spec.Name != r.spec.Name || !slices.Equal(h.Spec.L4s(), r.spec.L4s()) || len(want) != len(r.kernel) {
+		return nil, nil, fmt.Errorf("%s: name, protocols or families changed: restart the daemon to re-register", file)
+	}
+	for i := range want {
+		if want[i].PrivSize != r.kernel[i].PrivSize || len(want[i].Policies) != len(r.kernel[i].Policies) {
+			return nil, nil, fmt.Errorf("%s: private_size or the number of policies changed: restart the daemon to re-register", file)
+		}
+		for j := range want[i].Policies {
+			if want[i].Policies[j].Name != r.kernel[i].Policies[j].Name {
+				return nil, nil, fmt.Errorf("%s: policy names changed: restart the daemon to re-register", file)
+			}
+		}
+	}
+	return h, want, nil
 }
 
 // cleanup deletes, disables or keeps the kernel helpers.

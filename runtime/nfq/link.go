@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -54,32 +54,41 @@ type mmsghdr struct {
 	len uint32
 }
 
-// nlLink is a netlink socket read with recvmmsg through the runtime's
-// poller and written with write(2).
+// nlLink is the queue's netlink socket, read with a blocking recvmmsg
+// and written with write(2).
+//
+// The socket is blocking and the runtime's poller never sees it: the
+// receive loop waits in the system call instead of parking. With the
+// poller, a steady flow of packets cost, for every batch, a failed
+// recvmmsg, an epoll_wait and the scheduler's search for work, and (with
+// the descriptor in the poller but read by a blocking call) a wake-up of
+// an idle thread per packet: under emulation, a quarter of the daemon's
+// time. The socket's receive timeout (recvTimeout, set once the queue is
+// bound) bounds each call, so that close, which waits for the call to
+// return before it closes the descriptor, never waits long, and the
+// descriptor cannot be reused under a pending call.
 type nlLink struct {
-	rc   syscall.RawConn
 	fd   int
 	hdrs [batchLen]mmsghdr
 	iovs [batchLen]unix.Iovec
 	cur  *batch
-	n    int
-	err  error
-	// readFn is recvOnce bound once: a method value per call would
-	// allocate.
-	readFn func(fd uintptr) bool
 
-	mu     sync.RWMutex // guards fd against close while a send runs
+	mu     sync.RWMutex // guards fd against close while a call runs
 	closed bool
-	closer func() error
 }
 
-func newNLLink(rc syscall.RawConn, closer func() error) (*nlLink, error) {
-	l := &nlLink{rc: rc, closer: closer, fd: -1}
-	if err := rc.Control(func(fd uintptr) { l.fd = int(fd) }); err != nil {
-		return nil, fmt.Errorf("netlink socket: %w", err)
+// recvTimeout bounds one blocking receive: the longest a close waits.
+const recvTimeout = 200 * time.Millisecond
+
+func newNLLink(fd int) *nlLink { return &nlLink{fd: fd} }
+
+// setTimeout bounds the blocking receives by recvTimeout.
+func (l *nlLink) setTimeout() error {
+	tv := unix.NsecToTimeval(recvTimeout.Nanoseconds())
+	if err := unix.SetsockoptTimeval(l.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return fmt.Errorf("SO_RCVTIMEO: %w", err)
 	}
-	l.readFn = l.recvOnce
-	return l, nil
+	return nil
 }
 
 func (l *nlLink) recv(b *batch) error {
@@ -92,34 +101,39 @@ func (l *nlLink) recv(b *batch) error {
 		}
 		l.cur = b
 	}
-	l.n, l.err = 0, nil
-	if err := l.rc.Read(l.readFn); err != nil {
-		return errClosed
+	for {
+		n, err := l.recvOnce()
+		if err == unix.EAGAIN || err == unix.EINTR {
+			continue // the receive timeout: look at closed again
+		}
+		if err != nil {
+			return err
+		}
+		b.n = n
+		for i := range n {
+			b.msgs[i] = b.bufs[i][:l.hdrs[i].len]
+		}
+		return nil
 	}
-	if l.err != nil {
-		return l.err
-	}
-	b.n = l.n
-	for i := range l.n {
-		b.msgs[i] = b.bufs[i][:l.hdrs[i].len]
-	}
-	return nil
 }
 
-// recvOnce is the body of a poller read: false asks to wait for the
-// socket to become readable.
-func (l *nlLink) recvOnce(fd uintptr) bool {
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&l.hdrs[0])), batchLen,
-		unix.MSG_DONTWAIT, 0, 0)
-	switch {
-	case errno == unix.EAGAIN || errno == unix.EINTR:
-		return false
-	case errno != 0:
-		l.err = fmt.Errorf("recvmmsg: %w", errno)
-	default:
-		l.n = int(n)
+// recvOnce waits, for at most recvTimeout, for the first datagram, and
+// takes those that are ready after it (MSG_WAITFORONE).
+func (l *nlLink) recvOnce() (int, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return 0, errClosed
 	}
-	return true
+	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(l.fd), uintptr(unsafe.Pointer(&l.hdrs[0])), batchLen,
+		unix.MSG_WAITFORONE, 0, 0)
+	switch errno {
+	case 0:
+		return int(n), nil
+	case unix.EAGAIN, unix.EINTR:
+		return 0, errno
+	}
+	return 0, fmt.Errorf("recvmmsg: %w", errno)
 }
 
 func (l *nlLink) send(b []byte) error {
@@ -147,5 +161,5 @@ func (l *nlLink) close() error {
 		return nil
 	}
 	l.closed = true
-	return l.closer()
+	return unix.Close(l.fd)
 }

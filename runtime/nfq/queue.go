@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ctlua/ctlua/engine"
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -71,15 +70,20 @@ type Stats struct {
 	// InlineRuns counts the packets the receive loop ran in the engine
 	// itself: the last of a batch, when its lane had nothing unanswered.
 	InlineRuns uint64
+	// Outstanding is the number of packets taken for the engine and not
+	// answered yet (a gauge).
+	Outstanding int64
 }
 
 // A Queue pumps the packets of one NFQUEUE through the engine.
 type Queue struct {
 	e   *engine.Engine
 	cfg Config
-	nl  *netlink.Conn
-	out link
-	log *slog.Logger
+	// sock is the kernel's socket (nil for a fake link): set-up
+	// requests go there.
+	sock *nlLink
+	out  link
+	log  *slog.Logger
 
 	lanes   []*lane
 	free    chan *job    // answered jobs, for reuse
@@ -102,6 +106,13 @@ type Queue struct {
 	// once per received batch.
 	rout  []byte
 	rdone int
+	// toWrite takes the receive loop's batches to the writer, which
+	// returns each buffer on spare once written; inFlight says one is
+	// with the writer, idle is the other when none is (writer.go).
+	toWrite  chan written
+	spare    chan []byte
+	inFlight bool
+	idle     []byte
 	// rest and restHead are what the receive loop has still to dispatch
 	// of its batch: the next datagrams, and the rest of the current one.
 	// The supervisor hands them to the next loop when it deposes one.
@@ -144,24 +155,13 @@ func Open(e *engine.Engine, cfg Config) (*Queue, error) {
 	if cfg.ReadBuffer == 0 {
 		cfg.ReadBuffer = 8 << 20
 	}
-	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: cfg.NetNS})
+	fd, err := openSocket(cfg.NetNS, cfg.ReadBuffer)
 	if err != nil {
 		return nil, fmt.Errorf("nfqueue %d: open: %w", cfg.Queue, err)
 	}
-	if err := nl.SetReadBuffer(cfg.ReadBuffer); err != nil {
-		cfg.Logger.Warn("cannot set the queue's receive buffer", "queue", cfg.Queue, "error", err)
-	}
-	rc, err := nl.SyscallConn()
-	var l *nlLink
-	if err == nil {
-		l, err = newNLLink(rc, nl.Close)
-	}
-	if err != nil {
-		nl.Close()
-		return nil, fmt.Errorf("nfqueue %d: open: %w", cfg.Queue, err)
-	}
+	l := newNLLink(fd)
 	q := newQueue(e, cfg, l)
-	q.nl = nl
+	q.sock = l
 	return q, nil
 }
 
@@ -186,6 +186,7 @@ func newQueue(e *engine.Engine, cfg Config, out link) *Queue {
 		q.lanes = append(q.lanes, &lane{ch: make(chan *job, cfg.LaneLen), drained: make(chan struct{}, 1)})
 	}
 	q.free = make(chan *job, len(q.lanes)*cfg.LaneLen+batchLen)
+	q.toWrite, q.spare = make(chan written, 1), make(chan []byte, 1)
 	q.timer, q.laneWait = time.NewTimer(time.Hour), 2*e.Budget()
 	q.timer.Stop()
 	return q
@@ -218,8 +219,10 @@ func (q *Queue) bind() error {
 	if maxLen == 0 {
 		maxLen = 1024
 	}
-	_, err := q.nl.Execute(configMessage(q.cfg.Queue, 0xffff, maxLen, flags))
-	return err
+	if err := q.sock.request(configMessage(q.cfg.Queue, 0xffff, maxLen, flags)); err != nil {
+		return err
+	}
+	return q.sock.setTimeout()
 }
 
 // Err returns the channel on which a failed receive loop reports.
@@ -361,7 +364,7 @@ func (q *Queue) Stats() Stats {
 		ExtraExpectations: q.extra.Load(), ExtraExpectationErrors: q.extraErrs.Load(),
 		SeqAdjustFixes: q.seqFixes.Load(), SeqAdjustFixErrors: q.seqFixErrs.Load(),
 		Overflows: q.overflows.Load(), Abandoned: q.abandoned.Load(), Inline: q.inline.Load(),
-		InlineRuns: q.inlineRuns.Load(),
+		InlineRuns: q.inlineRuns.Load(), Outstanding: q.pending.Load(),
 	}
 }
 

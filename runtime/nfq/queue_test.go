@@ -23,6 +23,9 @@ type fakeLink struct {
 	order    []uint32 // packet ids in the order of their verdicts
 	sends    int
 	once     sync.Once
+	// slow, if set, is how long each send takes: the kernel's work on a
+	// write of verdicts (reinjecting the packets) happens in the writer.
+	slow time.Duration
 }
 
 func newFakeLink() *fakeLink {
@@ -53,6 +56,9 @@ func (f *fakeLink) recv(b *batch) error {
 }
 
 func (f *fakeLink) send(b []byte) error {
+	if f.slow > 0 {
+		time.Sleep(f.slow)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sends++
@@ -89,7 +95,7 @@ func (f *fakeLink) count() int {
 // feed dispatches one datagram the way the pump does.
 func feed(q *Queue, d []byte) {
 	q.datagram(d, nil)
-	q.flushOwn()
+	q.settle()
 }
 
 // blockOnce's block() waits in Go, the first time, until release closes.
@@ -244,59 +250,80 @@ return {name = "h", l4 = "tcp", policies = {{name = "d", max_expected = 1, timeo
 // loop), every packet gets exactly one verdict and each connection's
 // verdicts leave in the order its packets came.
 func TestPumpKeepsConnectionOrder(t *testing.T) {
-	for _, workers := range []int{1, 2} {
-		e, err := engine.New(engine.Config{Workers: workers})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close()
-		src := `return {name = "h", l4 = "tcp", payload_only = true, policies = {{name = "d", max_expected = 1, timeout = 1}},
-  on_packet = function() end}`
-		if _, err := e.Load("h.lua", []byte(src), nil); err != nil {
-			t.Fatal(err)
-		}
-		out := newFakeLink()
-		q := newQueue(e, Config{Helper: "h", LaneLen: 1024}, out)
-		q.inlineOff.Store(100) // the first packets through the lanes, then inline runs
-		q.startLanes()
-		go q.pump()
-		const n, conns = 600, 5
-		connOf := map[uint32]uint32{}
-		for id := uint32(1); id <= n; id++ {
-			c := id%conns + 1
-			connOf[id] = c
-			payload := "DATA\r\n"
-			if id%3 == 0 {
-				payload = ""
-			}
-			out.in <- packetMsg(t, "h", id, c, payload)
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for out.count() < n && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
-		q.Stop()
-		out.mu.Lock()
-		last := map[uint32]uint32{}
-		for _, id := range out.order {
-			if c := connOf[id]; id < last[c] {
-				t.Errorf("workers %d: conn %d: verdict for %d after %d", workers, c, id, last[c])
-			} else {
-				last[c] = id
-			}
-		}
-		for id := uint32(1); id <= n; id++ {
-			if v := out.verdicts[id]; len(v) != 1 || v[0] != engine.Accept {
-				t.Errorf("workers %d: packet %d: verdicts %v, want one accept", workers, id, v)
-			}
-		}
-		sends := out.sends
-		out.mu.Unlock()
-		if st := q.Stats(); st.Packets != n || st.Verdicts != n || st.Overflows != 0 || st.InlineRuns == 0 {
-			t.Errorf("workers %d: stats %+v", workers, st)
-		}
-		t.Logf("workers %d: %d verdicts in %d writes, %d answered inline", workers, n, sends, q.Stats().Inline)
+	for _, c := range []struct {
+		name    string
+		workers int
+		slow    time.Duration
+		flip    bool
+	}{
+		{"1 worker", 1, 0, false},
+		{"2 workers", 2, 0, false},
+		// Slow writes keep the receive loop's verdicts in flight while the
+		// loop goes on, and inline runs turned off and on again move
+		// connections between the loop and the lanes both ways.
+		{"2 workers, slow writes, inline flipping", 2, 100 * time.Microsecond, true},
+		{"1 worker, slow writes, inline flipping", 1, 100 * time.Microsecond, true},
+	} {
+		t.Run(c.name, func(t *testing.T) { testConnectionOrder(t, c.workers, c.slow, c.flip) })
 	}
+}
+
+func testConnectionOrder(t *testing.T, workers int, slow time.Duration, flip bool) {
+	e, err := engine.New(engine.Config{Workers: workers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	src := `return {name = "h", l4 = "tcp", payload_only = true, policies = {{name = "d", max_expected = 1, timeout = 1}},
+  on_packet = function() end}`
+	if _, err := e.Load("h.lua", []byte(src), nil); err != nil {
+		t.Fatal(err)
+	}
+	out := newFakeLink()
+	out.slow = slow
+	q := newQueue(e, Config{Helper: "h", LaneLen: 1024}, out)
+	q.inlineOff.Store(100) // the first packets through the lanes, then inline runs
+	q.startLanes()
+	go q.pump()
+	const n, conns = 600, 5
+	connOf := map[uint32]uint32{}
+	for id := uint32(1); id <= n; id++ {
+		c := id%conns + 1
+		connOf[id] = c
+		payload := "DATA\r\n"
+		if id%3 == 0 {
+			payload = ""
+		}
+		if flip && id%50 == 0 {
+			q.inlineOff.Store(7)
+		}
+		out.in <- packetMsg(t, "h", id, c, payload)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for out.count() < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	q.Stop()
+	out.mu.Lock()
+	last := map[uint32]uint32{}
+	for _, id := range out.order {
+		if c := connOf[id]; id < last[c] {
+			t.Errorf("conn %d: verdict for %d after %d", c, id, last[c])
+		} else {
+			last[c] = id
+		}
+	}
+	for id := uint32(1); id <= n; id++ {
+		if v := out.verdicts[id]; len(v) != 1 || v[0] != engine.Accept {
+			t.Errorf("packet %d: verdicts %v, want one accept", id, v)
+		}
+	}
+	sends := out.sends
+	out.mu.Unlock()
+	if st := q.Stats(); st.Packets != n || st.Verdicts != n || st.Overflows != 0 || st.InlineRuns == 0 {
+		t.Errorf("stats %+v", st)
+	}
+	t.Logf("%d verdicts in %d writes, %d answered inline, %d run inline", n, sends, q.Stats().Inline, q.Stats().InlineRuns)
 }
 
 // TestFloodWaitsForAMovingLane: packets arriving faster than their lane

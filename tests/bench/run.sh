@@ -25,7 +25,9 @@
 # ctlua with one engine worker), CTLUA_BENCH_SIZE (payload bytes, 100),
 # CTLUA_BENCH_OUT (a host directory for results.tsv), CTLUA_BENCH_PROFILE=1
 # (with CTLUA_BENCH_OUT: a CPU profile of every ctlua run there, from
-# CTLUA_CPUPROFILE); the CTLUA_VM_* settings of tests/vm/run.sh apply.
+# CTLUA_CPUPROFILE), CTLUA_BENCH_BASELINE (a ctlua binary, e.g. built from
+# the commit before a change: the contender ctluabase runs it); the
+# CTLUA_VM_* settings of tests/vm/run.sh apply.
 set -uo pipefail
 SELF=$(readlink -f "$0")
 ROOT=$(cd "$(dirname "$SELF")/../.." && pwd)
@@ -53,6 +55,9 @@ if [[ ${CTLUA_VM_GUEST:-} != 1 ]]; then
   trap 'rm -rf "$B"' EXIT
   cc -O2 -Wall -o "$B/nfq-accept" "$ROOT/tests/bench/nfq-accept.c" -lnetfilter_queue -lmnl || exit 2
   (cd "$ROOT" && go build -o "$B/ctlua" ./cmd/ctlua && go build -o "$B/traffic" ./tests/bench/traffic) || exit 2
+  if [[ -n ${CTLUA_BENCH_BASELINE:-} ]]; then
+    cp "$CTLUA_BENCH_BASELINE" "$B/ctlua-base" || exit 2
+  fi
   export CTLUA_BENCH_BIN=$B CTLUA_VM_TIMEOUT=${CTLUA_VM_TIMEOUT:-1800}
   if [[ -n ${CTLUA_BENCH_OUT:-} ]]; then
     mkdir -p "$CTLUA_BENCH_OUT"

@@ -104,3 +104,29 @@ no_script_failures() {
   k=$(grep -c "script failed" "$W/ctlua.log")
   (( k == 0 )) && ok "no script failures in the ctlua log" || { bad "$k script failures in the ctlua log"; grep "script failed" "$W/ctlua.log" | head -5; }
 }
+
+# start_ftpd NS ROOT: a pyftpdlib server for ROOT (anonymous, both families,
+# PORT/EPRT to foreign addresses refused) on port 21 in NS, logging to
+# $W/ftpd.log, and waits until it listens (python starts slowly under TCG);
+# it fails when it does not.
+start_ftpd() {
+  inns "$1" /usr/bin/python3 -c '
+import sys, logging
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+a = DummyAuthorizer(); a.add_anonymous(sys.argv[1])
+h = FTPHandler; h.authorizer = a; h.permit_foreign_addresses = False
+logging.basicConfig(level=logging.WARNING)
+FTPServer(("::", 21), h).serve_forever()' "$2" >"$W/ftpd.log" 2>&1 &
+  for _ in $(seq 200); do inns "$1" ss -ltn | grep -q ':21 ' && return 0; sleep 0.1; done
+  die "FTP server did not start: $(cat "$W/ftpd.log")"
+}
+
+# forward_filter RULE...: an nft table inet filter whose forward chain lets
+# related and established traffic pass, then each RULE, and drops the rest.
+forward_filter() {
+  printf 'table inet filter {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n'
+  printf '\t\t%s\n' "ct state established,related accept" "$@"
+  printf '\t}\n}\n'
+}

@@ -82,6 +82,7 @@ full_groups() {
   # A call takes 30-60 s under TCG: six set-ups and the controls need more
   # than run.sh's default 600 s on a busy host.
   step "SIP through a dropping firewall (plain, SNAT, DNAT; IPv4, IPv6)" env CTLUA_VM_TIMEOUT=1500 tests/vm/run.sh bash tests/e2e/sip.sh
+  group "observability: ctlua status, expect, reload, metrics with FTP and TFTP traffic" bash tests/e2e/observe.sh
   step "benchmark smoke: C reference, conntrackd, ctlua (tests/bench, 1 round of 2 s)" tests/bench/run.sh --smoke
 }
 
