@@ -15,7 +15,8 @@
 #
 # PASS for a scenario when ctlua created every expectation conntrackd
 # created (ctlua may create more: the differences are listed, and the
-# helpers' READMEs say why). A table ends the output: per scenario, per
+# helpers' READMEs say why), and in both runs the client got the answer
+# to its lookup (otherwise the comparison is inconclusive, and fails). A table ends the output: per scenario, per
 # helper, whether the data connection passed and how many expectations.
 #
 # Usage (root; the host kernel lacks nfnetlink_cthelper, so it runs in the VM):
@@ -113,11 +114,16 @@ norm() {
   grep '\[NEW\]' | sed -E 's/^ *\[NEW\] [0-9]+ //; s/ master-src=([^ ]+) master-dst=([^ ]+) sport=[0-9]+ dport=[0-9]+/ master-src=\1 master-dst=\2/' | sort -u
 }
 
+# slice FILE FROM TO: the bytes FROM..TO of FILE.
+slice() { tail -c +"$(($2 + 1))" "$1" | head -c "$(($3 - $2))"; }
+
 # run PEER SECONDS: every scenario with PEER as the helper, each flow
 # bounded by SECONDS; per scenario $W/PEER/NAME.exp (normalised
-# expectations) and .ok (the flow passed).
+# expectations), .ok (the flow passed) and .answered (the client got the
+# lookup's reply or the listener's redirect: without it, a run compares
+# nothing).
 run() {
-  local peer=$1 s name e0 e1 rc
+  local peer=$1 s name e0 e1 a0 a1 rc
   export FLOW_TIMEOUT=$2
   mkdir -p "$W/$peer"
   rpc_tns_firewall || setup_fail "nft rejected the firewall rules with $peer's helpers"
@@ -126,32 +132,36 @@ run() {
   for _ in $(seq 100); do ls -l /proc/$ev/fd 2>/dev/null | grep -q socket && break; sleep 0.05; done
   ip netns exec "$FW" tcpdump -i f0 -nn -U -s 0 -w "$W/$peer.pcap" 'tcp or udp' 2>"$W/$peer/tcpdump.err" &
   local tp=$!
-  for _ in $(seq 100); do grep -q "listening on" "$W/$peer/tcpdump.err" && break; sleep 0.1; done
+  ip netns exec "$CLI" tcpdump -l -nn -i c0 'src port 111 or src port 1521' >"$W/$peer/answers.txt" 2>"$W/$peer/answers.err" &
+  local ap=$!
+  for _ in $(seq 100); do grep -q "listening on" "$W/$peer/tcpdump.err" && grep -q "listening on" "$W/$peer/answers.err" && break; sleep 0.1; done
   for s in "${SCENARIOS[@]}"; do
     name=${s%%|*}
     inns "$FW" conntrack -F expect >/dev/null 2>&1
-    e0=$(stat -c %s "$W/$peer/expect.log")
+    e0=$(stat -c %s "$W/$peer/expect.log"); a0=$(stat -c %s "$W/$peer/answers.txt")
     read -ra flow <<<"${s#*|}"
     "${flow[@]}"; rc=$?
     cp "$W/flow.log" "$W/$peer/$name.flow"
     sleep 0.5  # the last events
-    e1=$(stat -c %s "$W/$peer/expect.log")
-    tail -c +"$((e0 + 1))" "$W/$peer/expect.log" | head -c "$((e1 - e0))" | norm >"$W/$peer/$name.exp"
+    e1=$(stat -c %s "$W/$peer/expect.log"); a1=$(stat -c %s "$W/$peer/answers.txt")
+    slice "$W/$peer/expect.log" "$e0" "$e1" | norm >"$W/$peer/$name.exp"
+    if slice "$W/$peer/answers.txt" "$a0" "$a1" | grep -qE 'length [1-9]'; then echo yes; else echo no; fi >"$W/$peer/$name.answered"
     if (( rc == 0 )); then echo ok >"$W/$peer/$name.ok"; else echo FAIL >"$W/$peer/$name.ok"; fi
     echo "--- $peer $name: flow $(cat "$W/$peer/$name.ok"), $(wc -l <"$W/$peer/$name.exp") expectations"
     sed 's/^/      /' "$W/$peer/$name.exp"
   done
-  kill "$ev" "$tp"; wait "$ev" "$tp" 2>/dev/null
+  kill "$ev" "$tp" "$ap"; wait "$ev" "$tp" "$ap" 2>/dev/null
   inns "$FW" nft delete table inet rpctns
 }
 
 echo "--- kernel $(uname -r); conntrackd $(dpkg-query -W -f='${Version}' conntrackd 2>/dev/null)"
 # conntrackd's expectations come with the lookup's reply, in the first
-# second of a flow; most of its flows then wait for a data connection that
-# never passes: 6 s bound them. ctlua's flows pass, in seconds, also on a
+# seconds of a flow; most of its flows then wait for a data connection
+# that never passes: 12 s bound them (a reply that did not come in time
+# fails the comparison, below). ctlua's flows pass, in seconds, also on a
 # loaded host.
 conntrackd_start
-run conntrackd 6
+run conntrackd 12
 conntrackd_stop
 ctlua_start
 run ctlua 20
@@ -166,7 +176,9 @@ for s in "${SCENARIOS[@]}"; do
   missing=$(comm -23 "$W/conntrackd/$name.exp" "$W/ctlua/$name.exp")
   extra=$(comm -13 "$W/conntrackd/$name.exp" "$W/ctlua/$name.exp" | wc -l)
   printf -v row '%-18s %-16s %-16s' "$name" "$(cat "$W/conntrackd/$name.ok") $(wc -l <"$W/conntrackd/$name.exp") exp" "$(cat "$W/ctlua/$name.ok") $(wc -l <"$W/ctlua/$name.exp") exp"
-  if [[ -z $missing ]]; then ok "$row yes (+$extra)"; else bad "$row NO, missing: $missing"; fi
+  if [[ $(cat "$W/conntrackd/$name.answered" "$W/ctlua/$name.answered") != $'yes\nyes' ]]; then
+    bad "$row inconclusive: the client got no answer to its lookup (conntrackd: $(cat "$W/conntrackd/$name.answered"), ctlua: $(cat "$W/ctlua/$name.answered"))"
+  elif [[ -z $missing ]]; then ok "$row yes (+$extra)"; else bad "$row NO, missing: $missing"; fi
 done
 [[ -n ${CTLUA_PEERS_LOGDIR:-} ]] && cp -r "$W"/. "$CTLUA_PEERS_LOGDIR/" 2>/dev/null
 finish
