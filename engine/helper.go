@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -20,8 +22,12 @@ type Spec struct {
 	Name string
 	// IPv4 and IPv6 say which L3 protocols the helper serves.
 	IPv4, IPv6 bool
-	// Proto is the L4 protocol, ProtoTCP or ProtoUDP.
+	// Proto is the L4 protocol, ProtoTCP or ProtoUDP: the first of Protos.
 	Proto uint8
+	// Protos are all the L4 protocols the helper serves (declaration
+	// `l4 = {"tcp", "udp"}`): one kernel helper is registered per family
+	// and protocol, all on the helper's queue. Empty means {Proto}.
+	Protos []uint8
 	// Ports are the default ports, used to generate rules and by replay.
 	Ports []uint16
 	// Policies are the expectation classes, at least one and at most four.
@@ -71,11 +77,28 @@ func (s *Spec) PolicyIndex(name string) (int, bool) {
 // Serves reports whether the helper handles packets of the given family
 // and L4 protocol.
 func (s *Spec) Serves(ipv6 bool, proto uint8) bool {
-	return proto == s.Proto && ((ipv6 && s.IPv6) || (!ipv6 && s.IPv4))
+	return slices.Contains(s.L4s(), proto) && ((ipv6 && s.IPv6) || (!ipv6 && s.IPv4))
+}
+
+// L4s returns the L4 protocols the helper serves, Proto first.
+func (s *Spec) L4s() []uint8 {
+	if len(s.Protos) == 0 {
+		return []uint8{s.Proto}
+	}
+	return s.Protos
+}
+
+// L4Names returns the names of L4s ("tcp", "udp").
+func (s *Spec) L4Names() []string {
+	var n []string
+	for _, p := range s.L4s() {
+		n = append(n, ProtoName(p))
+	}
+	return n
 }
 
 func (s *Spec) String() string {
-	return fmt.Sprintf("%s %v/%s ports %v", s.Name, s.L3Names(), ProtoName(s.Proto), s.Ports)
+	return fmt.Sprintf("%s %v/%s ports %v", s.Name, s.L3Names(), strings.Join(s.L4Names(), "+"), s.Ports)
 }
 
 // skip reports whether p, having no payload, is accepted without running

@@ -200,16 +200,7 @@ func declaration(dl *declLines, v lua.LValue, ov *Overrides) (Spec, error) {
 		bad("l3", "must be \"ipv4\", \"ipv6\", \"both\" or a list, got %s", l3.Type())
 	}
 
-	switch l4 := t.RawGetString("l4"); l4.String() {
-	case "tcp":
-		spec.Proto = ProtoTCP
-	case "udp":
-		spec.Proto = ProtoUDP
-	case "nil":
-		bad("l4", "required: \"tcp\" or \"udp\"")
-	default:
-		bad("l4", "must be \"tcp\" or \"udp\", got %q", l4.String())
-	}
+	parseL4(&spec, t.RawGetString("l4"), bad)
 
 	if p := t.RawGetString("ports"); p != lua.LNil {
 		pt, ok := p.(*lua.LTable)

@@ -1,6 +1,7 @@
 package scripts_test
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/ctlua/ctlua/bindings"
@@ -178,5 +179,44 @@ func BenchmarkSSDP(b *testing.B) {
 		{"NOTIFY-alive", "192.0.2.2", "239.255.255.250", 1900, 1900, engine.CTNew, alive, 0},
 		{"M-SEARCH", "192.0.2.1", "239.255.255.250", 40000, 1900, engine.CTNew, search, 1},
 		{"answer-LOCATION", "192.0.2.2", "192.0.2.1", 1900, 40000, engine.CTRelated, answer, 1},
+	})
+}
+
+// rpcMsg builds an RPC message of 32-bit words; tcp prepends the record
+// mark.
+func rpcMsg(tcp bool, words ...uint32) string {
+	b := make([]byte, 0, 4+4*len(words))
+	if tcp {
+		b = binary.BigEndian.AppendUint32(b, 0x80000000|uint32(4*len(words)))
+	}
+	for _, w := range words {
+		b = binary.BigEndian.AppendUint32(b, w)
+	}
+	return string(b)
+}
+
+func BenchmarkRPC(b *testing.B) {
+	benchTwin(b, "rpc", engine.ProtoUDP, 111, []twinCase{
+		{"dump-call", false, rpcMsg(false, 7, 0, 2, 100000, 2, 4, 0, 0, 0, 0), 0},
+		{"reply-other-xid", true, rpcMsg(false, 8, 1, 0, 0, 0, 0, 32765), 0},
+		{"getport-call", false, rpcMsg(false, 7, 0, 2, 100000, 2, 3, 0, 0, 0, 0, 100024, 1, 17, 0), 0},
+	})
+}
+
+func BenchmarkRPCTCP(b *testing.B) {
+	benchTwin(b, "rpc", engine.ProtoTCP, 111, []twinCase{
+		{"pure-ack", false, "", 0},
+		{"dump-call", false, rpcMsg(true, 7, 0, 2, 100000, 2, 4, 0, 0, 0, 0), 0},
+		{"dump-reply", true, rpcMsg(true, 7, 1, 0, 0, 0, 0, 1, 100000, 4, 6, 111, 0), 0},
+	})
+}
+
+func BenchmarkTNS(b *testing.B) {
+	redirect := "(DESCRIPTION=(ADDRESS=(PROTOCOL=tcp)(HOST=192.0.2.2)(PORT=40123)))"
+	benchTwin(b, "tns", engine.ProtoTCP, 1521, []twinCase{
+		{"pure-ack", false, "", 0},
+		{"client-data", false, "\x00\x16\x00\x00\x06\x00\x00\x00\x00\x00select 1 from dual", 0},
+		{"server-data", true, "\x00\x16\x00\x00\x06\x00\x00\x00\x00\x00" + string(make([]byte, 1200)), 0},
+		{"REDIRECT", true, "\x00\x4e\x00\x00\x05\x00\x00\x00\x00\x44" + redirect, 1},
 	})
 }

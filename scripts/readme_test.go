@@ -244,8 +244,8 @@ func onlyUnknownHelper(out, rules, name string) bool {
 	return declared > 0
 }
 
-// registerHelper registers spec's helper in the kernel for every L3 it
-// serves and returns the function that deletes the registrations.
+// registerHelper registers spec's helper in the kernel for every L3 and
+// L4 it serves and returns the function that deletes the registrations.
 func registerHelper(spec *engine.Spec) (undo func(), err error) {
 	kc, err := cthelper.Dial(nil)
 	if err != nil {
@@ -265,15 +265,17 @@ func registerHelper(spec *engine.Spec) (undo func(), err error) {
 		if !l3.on {
 			continue
 		}
-		h := cthelper.Helper{Name: spec.Name, L3: l3.p, L4: spec.Proto, PrivSize: uint32(spec.PrivateSize)}
-		for _, p := range spec.Policies {
-			h.Policies = append(h.Policies, cthelper.Policy{Name: p.Name, MaxExpected: p.MaxExpected, Timeout: p.Timeout})
+		for _, l4 := range spec.L4s() {
+			h := cthelper.Helper{Name: spec.Name, L3: l3.p, L4: l4, PrivSize: uint32(spec.PrivateSize)}
+			for _, p := range spec.Policies {
+				h.Policies = append(h.Policies, cthelper.Policy{Name: p.Name, MaxExpected: p.MaxExpected, Timeout: p.Timeout})
+			}
+			if err := kc.Create(h); err != nil {
+				undo()
+				return nil, err
+			}
+			done = append(done, h)
 		}
-		if err := kc.Create(h); err != nil {
-			undo()
-			return nil, err
-		}
-		done = append(done, h)
 	}
 	return undo, nil
 }

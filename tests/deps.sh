@@ -6,7 +6,9 @@
 # there.
 #   sudo tests/deps.sh
 set -euo pipefail
-pkgs=(nftables iptables iproute2 conntrack tcpdump curl python3-pyftpdlib tftpd-hpa tftp-hpa systemd lintian mmdebstrap)
+pkgs=(nftables iptables iproute2 conntrack tcpdump curl python3-pyftpdlib tftpd-hpa tftp-hpa
+      systemd lintian mmdebstrap  # tests/dist/deb.sh
+      rpcbind nfs-common)  # tests/e2e/rpc-tns.sh
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")

@@ -74,7 +74,7 @@ func checkOne(e *engine.Engine, arg string, members map[string]map[string]bool, 
 
 func printSpec(w io.Writer, file string, s *engine.Spec) {
 	fmt.Fprintf(w, "%s: helper %s\n", file, s.Name)
-	fmt.Fprintf(w, "  l3 %s, l4 %s, ports %v\n", strings.Join(s.L3Names(), "+"), engine.ProtoName(s.Proto), s.Ports)
+	fmt.Fprintf(w, "  l3 %s, l4 %s, ports %v\n", strings.Join(s.L3Names(), "+"), strings.Join(s.L4Names(), "+"), s.Ports)
 	for i, p := range s.Policies {
 		fmt.Fprintf(w, "  policy %d %s: max_expected %d, timeout %s\n", i, p.Name, p.MaxExpected, p.Timeout)
 	}

@@ -94,7 +94,7 @@ func TestCheck(t *testing.T) {
 	bad := filepath.Join(dir, "bad.lua")
 	os.WriteFile(bad, []byte("return {\n  name = 'x',\n  l4 = 'icmp',\n}\n"), 0o644)
 	_, errOut, st := ctlua("check", bad)
-	if st != exitFailed || !strings.Contains(errOut, bad+":3: l4: must be \"tcp\" or \"udp\"") {
+	if st != exitFailed || !strings.Contains(errOut, bad+":3: l4: must be \"tcp\", \"udp\" or a list of them") {
 		t.Errorf("status %d: %s", st, errOut)
 	}
 	if _, _, st := ctlua("check"); st != exitUsage {

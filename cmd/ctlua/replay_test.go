@@ -68,7 +68,7 @@ func TestReplayFeatures(t *testing.T) {
 		{"logs with fields, print, rewrite", []string{rw, capture("ipv4-port.pcap")}, exitOK,
 			[]string{`log info "rewriting" at=1 cmd=PORT`, "print: found at\t1", `rewritten: "port `, "mangled"}, nil},
 		{"builtin helper", []string{"builtin:ftp", capture("ipv4-port.pcap"), "--expect", "3"}, exitOK, nil, nil},
-		{"unknown builtin", []string{"builtin:nope", capture("ipv4-port.pcap")}, exitUsage, []string{"no such builtin helper (builtin: ", " ftp, ", " sip, ", "tftp)"}, nil},
+		{"unknown builtin", []string{"builtin:nope", capture("ipv4-port.pcap")}, exitUsage, []string{"no such builtin helper (builtin: ", " ftp, ", " sip, ", " tftp", ")"}, nil},
 		{"swapped arguments", []string{capture("ipv4-port.pcap"), ftp}, exitUsage, []string{"the helper comes first"}, nil},
 		{"config with its ports", []string{"--config", cfg, capture("ipv4-port.pcap")}, exitOK,
 			[]string{"0 seen by the helper", "hint: no connection of the capture went to the helper's ports [2121 69]"}, nil},

@@ -2,6 +2,7 @@ package control
 
 import (
 	"encoding/hex"
+	"strings"
 	"time"
 
 	"github.com/ctlua/ctlua/engine"
@@ -36,7 +37,7 @@ type Helper struct {
 	Loaded   time.Time `json:"loaded"`
 	Queue    uint16    `json:"queue"`
 	L3       []string  `json:"l3"`
-	L4       string    `json:"l4"`
+	L4       string    `json:"l4"` // "tcp", "udp", or "tcp+udp" for a helper of both
 	Counters Counters  `json:"counters"`
 	// QueueCounters are absent while the queue is not bound yet.
 	QueueCounters *QueueCounters `json:"queue_counters,omitempty"`
@@ -129,7 +130,7 @@ type ReloadResult struct {
 // version h, its counters st and recent errors.
 func HelperOf(h *engine.Helper, st engine.Stats, recent []engine.ErrorRecord) Helper {
 	out := Helper{Name: h.Spec.Name, File: h.File, SHA256: hex.EncodeToString(h.Hash[:]), Version: h.Version,
-		Loaded: h.Loaded, L3: h.Spec.L3Names(), L4: engine.ProtoName(h.Spec.Proto),
+		Loaded: h.Loaded, L3: h.Spec.L3Names(), L4: strings.Join(h.Spec.L4Names(), "+"),
 		Counters: Counters{Packets: st.Packets, Skipped: st.Skipped, Accepted: st.Accepted, Dropped: st.Dropped,
 			Expectations: st.Expectations, ExpectInserted: st.ExpectInserted, ExpectHunted: st.ExpectHunted,
 			ExpectRefused: st.ExpectRefused, HuntClashes: st.HuntClashes, Rewrites: st.Mangled,

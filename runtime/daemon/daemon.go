@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -259,7 +260,7 @@ func (r *helperRun) source(cfg *Config, builtin fs.FS) (file string, src []byte,
 }
 
 // kernelHelpers returns the kernel registrations of the helper: one per
-// family.
+// family and L4 protocol.
 func (r *helperRun) kernelHelpers() []cthelper.Helper {
 	var fams []cthelper.L3Proto
 	want := func(f string) bool {
@@ -281,12 +282,14 @@ func (r *helperRun) kernelHelpers() []cthelper.Helper {
 	}
 	var hs []cthelper.Helper
 	for _, f := range fams {
-		h := cthelper.Helper{Name: r.spec.Name, L3: f, L4: r.spec.Proto, QueueNum: uint32(*r.cfg.Queue),
-			PrivSize: uint32(r.spec.PrivateSize), Enabled: true}
-		for _, p := range r.spec.Policies {
-			h.Policies = append(h.Policies, cthelper.Policy{Name: p.Name, MaxExpected: p.MaxExpected, Timeout: p.Timeout})
+		for _, l4 := range r.spec.L4s() {
+			h := cthelper.Helper{Name: r.spec.Name, L3: f, L4: l4, QueueNum: uint32(*r.cfg.Queue),
+				PrivSize: uint32(r.spec.PrivateSize), Enabled: true}
+			for _, p := range r.spec.Policies {
+				h.Policies = append(h.Policies, cthelper.Policy{Name: p.Name, MaxExpected: p.MaxExpected, Timeout: p.Timeout})
+			}
+			hs = append(hs, h)
 		}
-		hs = append(hs, h)
 	}
 	return hs
 }
@@ -361,7 +364,7 @@ func (r *helperRun) compatible(e *engine.Engine, file string, src []byte) (*engi
 	}
 	next := &helperRun{cfg: r.cfg, spec: h.Spec}
 	want := next.kernelHelpers()
-	if h.Spec.Name != r.spec.Name || h.Spec.Proto != r.spec.Proto || len(want) != len(r.kernel) {
+	if h.Spec.Name != r.spec.Name || !slices.Equal(h.Spec.L4s(), r.spec.L4s()) || len(want) != len(r.kernel) {
 		return nil, nil, fmt.Errorf("%s: name, protocols or families changed: restart the daemon to re-register", file)
 	}
 	for i := range want {

@@ -33,14 +33,23 @@ func WriteNFT(w io.Writer, rules []Rule) error {
 
 // NFTTable is the nftables model of the rules: table inet ctlua.
 func NFTTable(rules []Rule) nftrules.Table {
-	hs := make([]nftrules.Helper, len(rules))
-	for i, r := range rules {
-		hs[i] = nftrules.Helper{Name: r.Spec.Name, L4: r.Spec.Proto, Ports: r.Ports}
-		if r.IPv4 {
-			hs[i].Families = append(hs[i].Families, nftrules.IPv4)
-		}
-		if r.IPv6 {
-			hs[i].Families = append(hs[i].Families, nftrules.IPv6)
+	var hs []nftrules.Helper
+	for _, r := range rules {
+		l4s := r.Spec.L4s()
+		for _, l4 := range l4s {
+			h := nftrules.Helper{Name: r.Spec.Name, L4: l4, Ports: r.Ports}
+			if len(l4s) > 1 {
+				// A helper of several protocols gets an object per
+				// protocol: NAME-udp-ip, NAME-tcp-ip6.
+				h.Object = r.Spec.Name + "-" + engine.ProtoName(l4)
+			}
+			if r.IPv4 {
+				h.Families = append(h.Families, nftrules.IPv4)
+			}
+			if r.IPv6 {
+				h.Families = append(h.Families, nftrules.IPv6)
+			}
+			hs = append(hs, h)
 		}
 	}
 	return nftrules.Build(nftrules.DefaultTable, hs)
@@ -57,9 +66,11 @@ func WriteIPTables(w io.Writer, rules []Rule) error {
 				cmd = "ip6tables"
 			}
 			for _, chain := range []string{"PREROUTING", "OUTPUT"} {
-				for _, p := range r.Ports {
-					fmt.Fprintf(&b, "%s -t raw -A %s -p %s --dport %d -j CT --helper %s\n",
-						cmd, chain, engine.ProtoName(r.Spec.Proto), p, r.Spec.Name)
+				for _, l4 := range r.Spec.L4s() {
+					for _, p := range r.Ports {
+						fmt.Fprintf(&b, "%s -t raw -A %s -p %s --dport %d -j CT --helper %s\n",
+							cmd, chain, engine.ProtoName(l4), p, r.Spec.Name)
+					}
 				}
 			}
 		}

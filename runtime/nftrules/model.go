@@ -43,12 +43,23 @@ func (f Family) meta() string {
 }
 
 // A Helper is one user-space helper to attach: its kernel name, layer 4
-// protocol, families and destination ports.
+// protocol, families and destination ports. Object, if set, names its ct
+// helper objects instead of Name (a helper registered for several
+// protocols needs an object per protocol).
 type Helper struct {
 	Name     string
 	L4       uint8
 	Families []Family
 	Ports    []uint16
+	Object   string
+}
+
+// objectBase is what the helper's object names start with.
+func (h Helper) objectBase() string {
+	if h.Object != "" {
+		return h.Object
+	}
+	return h.Name
 }
 
 // An Object is a `ct helper` object: it names the kernel helper for one
@@ -94,7 +105,7 @@ func Build(name string, helpers []Helper) Table {
 	t := Table{Name: name}
 	for _, h := range helpers {
 		for _, f := range h.Families {
-			t.Objects = append(t.Objects, Object{Name: ObjectName(h.Name, f), Helper: h.Name, Family: f, L4: h.L4})
+			t.Objects = append(t.Objects, Object{Name: ObjectName(h.objectBase(), f), Helper: h.Name, Family: f, L4: h.L4})
 		}
 	}
 	for _, hook := range []string{"prerouting", "output"} {
@@ -107,7 +118,7 @@ func Build(name string, helpers []Helper) Table {
 			slices.Sort(ports)
 			ports = slices.Compact(ports)
 			for _, f := range h.Families {
-				c.Rules = append(c.Rules, Rule{Family: f, L4: h.L4, Ports: ports, Object: ObjectName(h.Name, f)})
+				c.Rules = append(c.Rules, Rule{Family: f, L4: h.L4, Ports: ports, Object: ObjectName(h.objectBase(), f)})
 			}
 		}
 		t.Chains = append(t.Chains, c)
@@ -115,8 +126,8 @@ func Build(name string, helpers []Helper) Table {
 	return t
 }
 
-// ObjectName is the name of the ct helper object of helper for family f:
-// "ftp-ip", "ftp-ip6".
+// ObjectName is the name of the ct helper object of helper (or of the
+// Object a Helper names) for family f: "ftp-ip", "ftp-ip6".
 func ObjectName(helper string, f Family) string {
 	return helper + "-" + f.nft()
 }

@@ -3,7 +3,9 @@
 // (recorded by record-ftp.sh, record-tftp.sh and record-sip.sh from the kernel's
 // conntrack events for the same traffic), the replay must create the same
 // expectations, in order. tests/oracle/live.sh records the traffic anew
-// on the running kernel and runs the comparison on it.
+// on the running kernel and runs the comparison on it. The twins of
+// conntrackd's helpers are held to conntrackd's expectations instead
+// (peers_test.go, .conntrackd files).
 package oracle
 
 import (

@@ -13,7 +13,8 @@
 # SIP calls (tests/e2e/sip.sh), operations (tests/e2e/observe.sh: status,
 # expect, reload, metrics; tests/e2e/operate.sh: non-root, its own nftables
 # table, notify and watchdog, restart after SIGKILL), conntrackd's multicast
-# helpers (tests/e2e/mcast.sh, with conntrackd on the same traffic), the
+# helpers (tests/e2e/mcast.sh, with conntrackd on the same traffic), RPC
+# and TNS (tests/e2e/rpc-tns.sh, tests/peers/conntrackd-rpc-tns.sh), the
 # Debian package (tests/dist/deb.sh, in a chroot on the host) and a smoke run of the
 # throughput benchmark (tests/bench/run.sh --smoke: every contender passes
 # traffic and no packet bypasses the helper; the speed is not judged, the
@@ -92,6 +93,8 @@ full_groups() {
   group "observability: ctlua status, expect, reload, metrics with FTP and TFTP traffic" bash tests/e2e/observe.sh
   step "operating: non-root with CAP_NET_ADMIN only, rules it installs, notify/watchdog, SIGKILL and restart" env CTLUA_BIN="$B/ctlua-nocgo" tests/vm/run.sh bash tests/e2e/operate.sh
   group "mDNS, SLP, DHCPv6, SSDP answers through a dropping filter, and conntrackd's helpers on the same traffic" env CTLUA_MCAST_PEER=1 bash tests/e2e/mcast.sh
+  group "RPC and TNS through a dropping firewall (rpcbind, statd, sm-notify, rpcinfo; scripted TNS; DNAT)" bash tests/e2e/rpc-tns.sh
+  group "conntrackd's RPC and TNS helpers vs ctlua (ctlua creates at least conntrackd's expectations)" bash tests/peers/conntrackd-rpc-tns.sh
   step "Debian package: lintian, systemd-analyze verify, dpkg -i/-r/--purge on a clean Debian 12 root (host chroot)" tests/dist/deb.sh
   step "benchmark smoke: C reference, conntrackd, ctlua (tests/bench, 1 round of 2 s)" tests/bench/run.sh --smoke
 }
