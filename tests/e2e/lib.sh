@@ -130,3 +130,7 @@ forward_filter() {
   printf '\t\t%s\n' "ct state established,related accept" "$@"
   printf '\t}\n}\n'
 }
+
+# metric NAME FILE: the value of a Prometheus sample (NAME with its
+# labels, as exposed) in a scraped FILE, 0 when absent.
+metric() { awk -v m="$1" '$1 == m { print $2; f=1 } END { if (!f) print 0 }' "$2"; }

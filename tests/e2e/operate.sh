@@ -15,7 +15,10 @@
 #      as uid 65534 with only cap_net_admin; ctlua's table equals what
 #      `ctlua rules` prints (both listed back by nft); FTP (passive and
 #      active, IPv4 and IPv6) and TFTP (IPv4 and IPv6) pass; SIGTERM leaves
-#      no table and no helper. (Scenes 3 and 4 pass one FTP and one TFTP
+#      no table and no helper. Watched like a service: metrics and a
+#      control socket in a directory nobody owns; `ctlua status` counts the
+#      packets, `ctlua expect --watch` sees the expectations, the metrics
+#      rise, `ctlua reload` loads a changed script. (Scenes 3 and 4 pass one FTP and one TFTP
 #      transfer each, on other families and modes.)
 #   2. Without the capability (as nobody, and as root with it dropped; no
 #      user key):
@@ -63,6 +66,11 @@ conf() {
 }
 conf "$W/plain.toml"
 conf "$W/nobody.toml" nobody
+# The service as the package configures it, watched: metrics and a control
+# socket in a directory the user owns (the unit's RuntimeDirectory).
+mkdir -p "$W/run" && chown nobody:nogroup "$W/run"
+cp "$W/nobody.toml" "$W/watched.toml"
+sed -i "s|^\[daemon\]\$|[daemon]\nwatch = false\nmetrics = \"127.0.0.1:9469\"\nsocket = \"$W/run/ctlua.sock\"|" "$W/watched.toml"
 
 # --- servers --------------------------------------------------------------------
 mkdir -p "$W/root"; chmod 0777 "$W/root"
@@ -165,10 +173,33 @@ gone() {
   (( $(helpers) == 0 )) && ok "$name: no helper left in the kernel" || { bad "$name: helpers left behind"; cat "$W/helpers.txt"; grep "kernel helper" "$W/$name.log"; }
 }
 
+# watched: what an admin sees of the daemon running as nobody: `ctlua
+# status` over its socket counts the packets, `ctlua expect --watch` (in
+# the background since before the traffic) saw the FTP and TFTP
+# expectations, the metrics rose, `ctlua reload` loads a changed script.
+watched() {
+  local m a b
+  "$CTLUA" status --socket "$W/run/ctlua.sock" >"$W/status.txt" 2>&1
+  awk '$1 == "ftp" && $6 > 0 { a=1 } $1 == "tftp" && $6 > 0 { b=1 } END { exit !(a && b) }' "$W/status.txt" \
+    && ok "user: ctlua status over the socket counts both helpers' packets" || { bad "user: ctlua status"; cat "$W/status.txt"; }
+  for _ in $(seq 50); do grep -q '^\[NEW\] ftp ' "$W/watch.txt" && grep -q '^\[NEW\] tftp ' "$W/watch.txt" && break; sleep 0.1; done
+  kill "$WPID" 2>/dev/null; wait "$WPID" 2>/dev/null
+  grep -q '^\[NEW\] ftp ' "$W/watch.txt" && grep -q '^\[NEW\] tftp ' "$W/watch.txt" \
+    && ok "user: ctlua expect --watch saw the FTP and TFTP expectations" || { bad "user: ctlua expect --watch"; cat "$W/watch.txt" "$W/watch.err"; }
+  scrape after
+  for m in 'ctlua_packets_total{helper="ftp"}' 'ctlua_packets_total{helper="tftp"}' 'ctlua_queue_verdicts_total{helper="tftp",queue="4"}'; do
+    b=$(metric "$m" "$W/before.prom") a=$(metric "$m" "$W/after.prom")
+    awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > b) }' && ok "user: metric $m rose: $b -> $a" || bad "user: metric $m did not rise: '$b' -> '$a'"
+  done
+  echo "-- changed" >>"$W/ftp.lua"
+  "$CTLUA" reload --socket "$W/run/ctlua.sock" ftp >"$W/reload.txt" 2>&1 \
+    && grep -q "^ftp: loaded version 2" "$W/reload.txt" && ok "user: ctlua reload ftp as nobody: $(head -1 "$W/reload.txt")" || { bad "user: ctlua reload"; cat "$W/reload.txt"; }
+}
+
 # --- 1. a non-root user holding only CAP_NET_ADMIN ---------------------------------
 echo "--- 1. nobody with ambient CAP_NET_ADMIN at ${SECONDS}s"
 AMBIENT=(--reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all,+net_admin --ambient-caps=+net_admin --bounding-set=-all,+net_admin)
-start user "$W/nobody.toml" "${AMBIENT[@]}"
+start user "$W/watched.toml" "${AMBIENT[@]}"
 ok "user: ctlua run serves as nobody with ambient CAP_NET_ADMIN"
 grep -q 'msg="running as the configured user, keeping only CAP_NET_ADMIN" user=nobody' "$W/user.log" \
   && ok "user: started as its configured user (the unit's way), it keeps only CAP_NET_ADMIN" || { bad "user: no user log"; cat "$W/user.log"; }
@@ -178,14 +209,21 @@ grep -q 'msg="installed nftables table" table="inet ctlua" objects=4 rules=8' "$
 (( $(helpers) == 4 )) && ok "user: the kernel lists ftp and tftp, IPv4 and IPv6" || { bad "user: helpers"; cat "$W/helpers.txt"; }
 # One model: the printed ruleset, loaded by nft elsewhere, lists back the same.
 inns "$FW" nft list table inet ctlua >"$W/installed.nft" 2>&1
-"$CTLUA" rules --config "$W/nobody.toml" >"$W/printed.nft" && inns "$SCRATCH" nft -f "$W/printed.nft" \
+"$CTLUA" rules --config "$W/watched.toml" >"$W/printed.nft" && inns "$SCRATCH" nft -f "$W/printed.nft" \
   && inns "$SCRATCH" nft list table inet ctlua >"$W/printed-listed.nft" 2>&1
 inns "$SCRATCH" nft delete table inet ctlua  # its ct helper objects pin the (global) helpers too
 if [[ -s $W/installed.nft ]] && diff -u "$W/printed-listed.nft" "$W/installed.nft" >"$W/rules.diff"; then
   ok "user: the installed table equals what ctlua rules prints ($(grep -c 'ct helper set' "$W/installed.nft") rules)"
 else bad "user: installed and printed rules differ"; cat "$W/rules.diff" "$W/installed.nft"; fi
+scrape() { inns "$FW" curl -sS --max-time 10 http://127.0.0.1:9469/metrics >"$W/$1.prom" 2>&1; }
+scrape before
+inns "$FW" "$CTLUA" expect --watch >"$W/watch.txt" 2>"$W/watch.err" &
+WPID=$!
+for _ in $(seq 100); do grep -q watching "$W/watch.err" && break; sleep 0.1; done
 traffic user ftp-ipv4-pasv ftp-ipv4-port ftp-ipv6-epsv tftp-ipv4 tftp-ipv6
+watched
 stop TERM
+[[ ! -e $W/run/ctlua.sock ]] && ok "user: the control socket is gone with the daemon" || bad "user: control socket left behind"
 (( rc == 0 )) && ok "user: SIGTERM, exit status 0" || bad "user: exit status $rc"
 grep -q 'msg="removed nftables table"' "$W/user.log" && ok "user: exit removed the table" || bad "user: no removal logged"
 gone user
