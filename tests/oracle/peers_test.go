@@ -17,8 +17,12 @@ import (
 // every expectation conntrackd created (tuple, masks, master, class,
 // helper, timeout). It may create more: where conntrackd is wrong, the
 // helpers' READMEs say why.
+//
+// The captures are always the committed ones: tests/oracle/live.sh
+// records the kernel's helpers anew (CTLUA_ORACLE_DIR), not conntrackd,
+// which runs only in the VM.
 func TestReplayCoversConntrackd(t *testing.T) {
-	captures, _ := filepath.Glob(dataRoot() + "/*/testdata/*.pcap")
+	captures, _ := filepath.Glob("../../scripts/*/testdata/*.pcap")
 	n := 0
 	for _, pcap := range captures {
 		peer := strings.TrimSuffix(pcap, ".pcap") + ".conntrackd"
