@@ -150,166 +150,198 @@ func (dl *declLines) errorf(field, format string, args ...any) *DeclError {
 
 // declaration reads and validates the table a script returned.
 func declaration(dl *declLines, v lua.LValue, ov *Overrides) (Spec, error) {
-	spec := Spec{DefaultVerdict: Accept}
 	t, ok := v.(*lua.LTable)
 	if !ok {
-		return spec, &DeclError{File: dl.file, Line: dl.ret,
+		return Spec{DefaultVerdict: Accept}, &DeclError{File: dl.file, Line: dl.ret,
 			Msg: fmt.Sprintf("script must return the helper declaration table, returned %s", v.Type())}
 	}
-	var errs []error
-	bad := func(field, format string, args ...any) { errs = append(errs, dl.errorf(field, format, args...)) }
-
+	d := &declParser{dl: dl, t: t, spec: Spec{DefaultVerdict: Accept}}
 	t.ForEach(func(k, _ lua.LValue) {
 		if s, ok := k.(lua.LString); !ok || !declFields[string(s)] {
-			bad(k.String(), "unknown field (known: %s)", strings.Join(sortedKeys(declFields), ", "))
+			d.bad(k.String(), "unknown field (known: %s)", strings.Join(sortedKeys(declFields), ", "))
 		}
 	})
+	d.name()
+	d.l3()
+	parseL4(&d.spec, t.RawGetString("l4"), d.bad)
+	d.ports()
+	d.policies()
+	d.scalars()
+	d.options()
+	d.callbacks()
+	if len(d.errs) == 0 && ov != nil {
+		if err := applyOverrides(&d.spec, ov); err != nil {
+			d.errs = append(d.errs, &DeclError{File: dl.file, Msg: err.Error()})
+		}
+	}
+	return d.spec, errors.Join(d.errs...)
+}
 
-	switch name := t.RawGetString("name").(type) {
+// A declParser reads the fields of a declaration table into spec,
+// gathering an error per bad field (with its line) rather than stopping
+// at the first.
+type declParser struct {
+	dl   *declLines
+	t    *lua.LTable
+	spec Spec
+	errs []error
+}
+
+func (d *declParser) bad(field, format string, args ...any) {
+	d.errs = append(d.errs, d.dl.errorf(field, format, args...))
+}
+
+func (d *declParser) name() {
+	switch name := d.t.RawGetString("name").(type) {
 	case lua.LString:
 		if n := string(name); n == "" || len(n) > MaxNameLen {
-			bad("name", "must be 1..%d bytes, got %d", MaxNameLen, len(n))
+			d.bad("name", "must be 1..%d bytes, got %d", MaxNameLen, len(n))
 		} else if strings.ContainsAny(n, " \t\n\x00\"'") {
-			bad("name", "must not contain spaces, quotes or NUL, got %q", n)
+			d.bad("name", "must not contain spaces, quotes or NUL, got %q", n)
 		} else {
-			spec.Name = n
+			d.spec.Name = n
 		}
 	case *lua.LNilType:
-		bad("name", "required")
+		d.bad("name", "required")
 	default:
-		bad("name", "must be a string, got %s", name.Type())
+		d.bad("name", "must be a string, got %s", name.Type())
 	}
+}
 
-	switch l3 := t.RawGetString("l3").(type) {
+func (d *declParser) l3() {
+	switch l3 := d.t.RawGetString("l3").(type) {
 	case *lua.LNilType:
-		spec.IPv4, spec.IPv6 = true, true
+		d.spec.IPv4, d.spec.IPv6 = true, true
 	case lua.LString:
-		if err := setL3(&spec, string(l3)); err != nil {
-			bad("l3", "%v", err)
+		if err := setL3(&d.spec, string(l3)); err != nil {
+			d.bad("l3", "%v", err)
 		}
 	case *lua.LTable:
 		l3.ForEach(func(_, v lua.LValue) {
-			if err := setL3(&spec, v.String()); err != nil {
-				bad("l3", "%v", err)
+			if err := setL3(&d.spec, v.String()); err != nil {
+				d.bad("l3", "%v", err)
 			}
 		})
-		if !spec.IPv4 && !spec.IPv6 {
-			bad("l3", "must name at least one of \"ipv4\", \"ipv6\"")
+		if !d.spec.IPv4 && !d.spec.IPv6 {
+			d.bad("l3", "must name at least one of \"ipv4\", \"ipv6\"")
 		}
 	default:
-		bad("l3", "must be \"ipv4\", \"ipv6\", \"both\" or a list, got %s", l3.Type())
+		d.bad("l3", "must be \"ipv4\", \"ipv6\", \"both\" or a list, got %s", l3.Type())
 	}
+}
 
-	parseL4(&spec, t.RawGetString("l4"), bad)
-
-	if p := t.RawGetString("ports"); p != lua.LNil {
-		pt, ok := p.(*lua.LTable)
-		if !ok {
-			bad("ports", "must be a list of port numbers, got %s", p.Type())
-		} else {
-			for i := 1; i <= pt.Len(); i++ {
-				n, ok := pt.RawGetInt(i).(lua.LNumber)
-				if !ok || n < 1 || n > 65535 || n != lua.LNumber(math.Trunc(float64(n))) {
-					bad(fmt.Sprintf("ports.%d", i), "must be a port number 1..65535, got %s", pt.RawGetInt(i).String())
-					continue
-				}
-				spec.Ports = append(spec.Ports, uint16(n))
-			}
+func (d *declParser) ports() {
+	p := d.t.RawGetString("ports")
+	if p == lua.LNil {
+		return
+	}
+	pt, ok := p.(*lua.LTable)
+	if !ok {
+		d.bad("ports", "must be a list of port numbers, got %s", p.Type())
+		return
+	}
+	for i := 1; i <= pt.Len(); i++ {
+		n, ok := pt.RawGetInt(i).(lua.LNumber)
+		if !ok || n < 1 || n > 65535 || n != lua.LNumber(math.Trunc(float64(n))) {
+			d.bad(fmt.Sprintf("ports.%d", i), "must be a port number 1..65535, got %s", pt.RawGetInt(i).String())
+			continue
 		}
+		d.spec.Ports = append(d.spec.Ports, uint16(n))
 	}
+}
 
-	switch pol := t.RawGetString("policies").(type) {
+func (d *declParser) policies() {
+	switch pol := d.t.RawGetString("policies").(type) {
 	case *lua.LTable:
 		n := pol.Len()
 		if n < 1 || n > MaxPolicies {
-			bad("policies", "must list 1..%d policies, got %d", MaxPolicies, n)
+			d.bad("policies", "must list 1..%d policies, got %d", MaxPolicies, n)
 		}
 		seen := map[string]bool{}
 		for i := 1; i <= n && i <= MaxPolicies; i++ {
-			p, err := policy(dl, fmt.Sprintf("policies.%d", i), pol.RawGetInt(i))
+			p, err := policy(d.dl, fmt.Sprintf("policies.%d", i), pol.RawGetInt(i))
 			if err != nil {
-				errs = append(errs, err...)
+				d.errs = append(d.errs, err...)
 				continue
 			}
 			if seen[p.Name] {
-				bad(fmt.Sprintf("policies.%d.name", i), "duplicate policy name %q", p.Name)
+				d.bad(fmt.Sprintf("policies.%d.name", i), "duplicate policy name %q", p.Name)
 			}
 			seen[p.Name] = true
-			spec.Policies = append(spec.Policies, p)
+			d.spec.Policies = append(d.spec.Policies, p)
 		}
 	case *lua.LNilType:
-		bad("policies", "required: a list of {name=, max_expected=, timeout=}")
+		d.bad("policies", "required: a list of {name=, max_expected=, timeout=}")
 	default:
-		bad("policies", "must be a list of policies, got %s", pol.Type())
+		d.bad("policies", "must be a list of policies, got %s", pol.Type())
 	}
+}
 
-	switch ps := t.RawGetString("private_size").(type) {
+// scalars reads private_size, payload_only and default_verdict.
+func (d *declParser) scalars() {
+	switch ps := d.t.RawGetString("private_size").(type) {
 	case *lua.LNilType:
 	case lua.LNumber:
 		if ps < 0 || ps > MaxPrivateSize || ps != lua.LNumber(math.Trunc(float64(ps))) {
-			bad("private_size", "must be an integer 0..%d, got %s", MaxPrivateSize, ps.String())
+			d.bad("private_size", "must be an integer 0..%d, got %s", MaxPrivateSize, ps.String())
 		} else {
-			spec.PrivateSize = int(ps)
+			d.spec.PrivateSize = int(ps)
 		}
 	default:
-		bad("private_size", "must be a number, got %s", ps.Type())
+		d.bad("private_size", "must be a number, got %s", ps.Type())
 	}
-
-	switch po := t.RawGetString("payload_only").(type) {
+	switch po := d.t.RawGetString("payload_only").(type) {
 	case *lua.LNilType:
 	case lua.LBool:
-		spec.PayloadOnly = bool(po)
+		d.spec.PayloadOnly = bool(po)
 	default:
-		bad("payload_only", "must be a boolean, got %s", po.Type())
+		d.bad("payload_only", "must be a boolean, got %s", po.Type())
 	}
-
-	if dv := t.RawGetString("default_verdict"); dv != lua.LNil {
+	if dv := d.t.RawGetString("default_verdict"); dv != lua.LNil {
 		v, err := ParseVerdict(dv.String())
 		if err != nil {
-			bad("default_verdict", "%v", err)
+			d.bad("default_verdict", "%v", err)
 		}
-		spec.DefaultVerdict = v
+		d.spec.DefaultVerdict = v
 	}
+}
 
-	switch o := t.RawGetString("options").(type) {
+func (d *declParser) options() {
+	switch o := d.t.RawGetString("options").(type) {
 	case *lua.LNilType:
 	case *lua.LTable:
-		spec.Options = map[string]any{}
+		d.spec.Options = map[string]any{}
 		o.ForEach(func(k, v lua.LValue) {
 			key, ok := k.(lua.LString)
 			if !ok {
-				bad("options", "option names must be strings, got %s", k.Type())
+				d.bad("options", "option names must be strings, got %s", k.Type())
 				return
 			}
 			switch v := v.(type) {
 			case lua.LBool:
-				spec.Options[string(key)] = bool(v)
+				d.spec.Options[string(key)] = bool(v)
 			case lua.LNumber:
-				spec.Options[string(key)] = float64(v)
+				d.spec.Options[string(key)] = float64(v)
 			case lua.LString:
-				spec.Options[string(key)] = string(v)
+				d.spec.Options[string(key)] = string(v)
 			default:
-				bad("options."+string(key), "must be a boolean, number or string, got %s", v.Type())
+				d.bad("options."+string(key), "must be a boolean, number or string, got %s", v.Type())
 			}
 		})
 	default:
-		bad("options", "must be a table of option defaults, got %s", o.Type())
+		d.bad("options", "must be a table of option defaults, got %s", o.Type())
 	}
+}
 
-	if _, ok := t.RawGetString("on_packet").(*lua.LFunction); !ok {
-		bad("on_packet", "required: function(pkt, conn) returning \"accept\", \"drop\" or nil")
+func (d *declParser) callbacks() {
+	if _, ok := d.t.RawGetString("on_packet").(*lua.LFunction); !ok {
+		d.bad("on_packet", "required: function(pkt, conn) returning \"accept\", \"drop\" or nil")
 	}
-	if r := t.RawGetString("on_reload"); r != lua.LNil {
+	if r := d.t.RawGetString("on_reload"); r != lua.LNil {
 		if _, ok := r.(*lua.LFunction); !ok {
-			bad("on_reload", "must be a function(old_state), got %s", r.Type())
+			d.bad("on_reload", "must be a function(old_state), got %s", r.Type())
 		}
 	}
-	if len(errs) == 0 && ov != nil {
-		if err := applyOverrides(&spec, ov); err != nil {
-			errs = append(errs, &DeclError{File: dl.file, Msg: err.Error()})
-		}
-	}
-	return spec, errors.Join(errs...)
 }
 
 func setL3(spec *Spec, s string) error {
