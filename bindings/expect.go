@@ -118,21 +118,9 @@ func buildExpectation(c *engine.Call, t *lua.LTable) (engine.Expectation, error)
 		return e, err
 	}
 	e.Mask.Proto = 0xff
-
-	spec := &c.Helper.Spec
-	e.Policy = spec.Policies[0].Name
-	if v := t.RawGetString("policy"); v != lua.LNil {
-		e.Policy = v.String()
+	if e.Policy, e.Class, err = expectPolicy(&c.Helper.Spec, t); err != nil {
+		return e, err
 	}
-	class, ok := spec.PolicyIndex(e.Policy)
-	if !ok {
-		names := make([]string, len(spec.Policies))
-		for i, p := range spec.Policies {
-			names[i] = p.Name
-		}
-		return e, fmt.Errorf("policy %q is not declared by helper %s (declared: %s)", e.Policy, spec.Name, strings.Join(names, ", "))
-	}
-	e.Class = uint32(class)
 	if lua.LVAsBool(t.RawGetString("permanent")) {
 		e.Flags |= engine.ExpectPermanent
 	}
@@ -162,6 +150,24 @@ func buildExpectation(c *engine.Call, t *lua.LTable) (engine.Expectation, error)
 		e.Fn = v.String()
 	}
 	return e, nil
+}
+
+// expectPolicy reads the policy field: a policy the helper declares, by
+// default its first. The class is the policy's index.
+func expectPolicy(spec *engine.Spec, t *lua.LTable) (string, uint32, error) {
+	name := spec.Policies[0].Name
+	if v := t.RawGetString("policy"); v != lua.LNil {
+		name = v.String()
+	}
+	class, ok := spec.PolicyIndex(name)
+	if !ok {
+		names := make([]string, len(spec.Policies))
+		for i, p := range spec.Policies {
+			names[i] = p.Name
+		}
+		return name, 0, fmt.Errorf("policy %q is not declared by helper %s (declared: %s)", name, spec.Name, strings.Join(names, ", "))
+	}
+	return name, uint32(class), nil
 }
 
 // expectAddr reads an address field: an address string, or nil for a
