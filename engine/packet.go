@@ -60,71 +60,95 @@ func ParsePacket(b []byte) (Packet, error) {
 	if len(b) < 1 {
 		return p, fmt.Errorf("ip: %w", errShort)
 	}
+	var err error
 	switch b[0] >> 4 {
 	case 4:
-		if len(b) < 20 {
-			return p, fmt.Errorf("ipv4 header: %w", errShort)
-		}
-		ihl := int(b[0]&0x0f) * 4
-		total := int(binary.BigEndian.Uint16(b[2:]))
-		if ihl < 20 || total < ihl || total > len(b) {
-			return p, fmt.Errorf("ipv4 header: bad lengths (ihl %d, total %d, have %d)", ihl, total, len(b))
-		}
-		if off := binary.BigEndian.Uint16(b[6:]) & 0x1fff; off != 0 {
-			return p, errors.New("ipv4: non-first fragment")
-		}
-		p.Data = b[:total]
-		p.Proto = b[9]
-		p.Src = netip.AddrFrom4([4]byte(b[12:16]))
-		p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
-		p.L4Off = ihl
+		err = p.parseIPv4(b)
 	case 6:
-		if len(b) < 40 {
-			return p, fmt.Errorf("ipv6 header: %w", errShort)
-		}
-		total := 40 + int(binary.BigEndian.Uint16(b[4:]))
-		if total > len(b) {
-			return p, fmt.Errorf("ipv6 header: payload length %d exceeds packet", total-40)
-		}
-		p.Data = b[:total]
-		p.Src = netip.AddrFrom16([16]byte(b[8:24]))
-		p.Dst = netip.AddrFrom16([16]byte(b[24:40]))
-		next, off := b[6], 40
-		for isIPv6Ext(next) {
-			if off+8 > total {
-				return p, fmt.Errorf("ipv6 extension header: %w", errShort)
-			}
-			if next == 44 { // fragment
-				if binary.BigEndian.Uint16(b[off+2:])&0xfff8 != 0 {
-					return p, errors.New("ipv6: non-first fragment")
-				}
-				next, off = b[off], off+8
-				continue
-			}
-			n := b[off]
-			l := (int(b[off+1]) + 1) * 8
-			if next == 51 { // AH counts 4-byte units
-				l = (int(b[off+1]) + 2) * 4
-			}
-			next, off = n, off+l
-		}
-		if off > total {
-			return p, fmt.Errorf("ipv6 extension header: %w", errShort)
-		}
-		p.Proto = next
-		p.L4Off = off
+		err = p.parseIPv6(b)
 	default:
-		return p, fmt.Errorf("ip: unknown version %d", b[0]>>4)
+		err = fmt.Errorf("ip: unknown version %d", b[0]>>4)
 	}
+	if err != nil {
+		return p, err
+	}
+	return p, p.parseL4()
+}
+
+// parseIPv4 reads an IPv4 header: addresses, protocol, where layer 4
+// starts; Data ends where the header's total length says.
+func (p *Packet) parseIPv4(b []byte) error {
+	if len(b) < 20 {
+		return fmt.Errorf("ipv4 header: %w", errShort)
+	}
+	ihl := int(b[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(b[2:]))
+	if ihl < 20 || total < ihl || total > len(b) {
+		return fmt.Errorf("ipv4 header: bad lengths (ihl %d, total %d, have %d)", ihl, total, len(b))
+	}
+	if off := binary.BigEndian.Uint16(b[6:]) & 0x1fff; off != 0 {
+		return errors.New("ipv4: non-first fragment")
+	}
+	p.Data = b[:total]
+	p.Proto = b[9]
+	p.Src = netip.AddrFrom4([4]byte(b[12:16]))
+	p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+	p.L4Off = ihl
+	return nil
+}
+
+// parseIPv6 reads an IPv6 header and walks its extension headers to the
+// layer 4 protocol.
+func (p *Packet) parseIPv6(b []byte) error {
+	if len(b) < 40 {
+		return fmt.Errorf("ipv6 header: %w", errShort)
+	}
+	total := 40 + int(binary.BigEndian.Uint16(b[4:]))
+	if total > len(b) {
+		return fmt.Errorf("ipv6 header: payload length %d exceeds packet", total-40)
+	}
+	p.Data = b[:total]
+	p.Src = netip.AddrFrom16([16]byte(b[8:24]))
+	p.Dst = netip.AddrFrom16([16]byte(b[24:40]))
+	next, off := b[6], 40
+	for isIPv6Ext(next) {
+		if off+8 > total {
+			return fmt.Errorf("ipv6 extension header: %w", errShort)
+		}
+		if next == 44 { // fragment
+			if binary.BigEndian.Uint16(b[off+2:])&0xfff8 != 0 {
+				return errors.New("ipv6: non-first fragment")
+			}
+			next, off = b[off], off+8
+			continue
+		}
+		n := b[off]
+		l := (int(b[off+1]) + 1) * 8
+		if next == 51 { // AH counts 4-byte units
+			l = (int(b[off+1]) + 2) * 4
+		}
+		next, off = n, off+l
+	}
+	if off > total {
+		return fmt.Errorf("ipv6 extension header: %w", errShort)
+	}
+	p.Proto = next
+	p.L4Off = off
+	return nil
+}
+
+// parseL4 reads the TCP or UDP header: ports, TCP's sequence numbers and
+// flags, and where the payload starts.
+func (p *Packet) parseL4() error {
 	l4 := p.Data[p.L4Off:]
 	switch p.Proto {
 	case ProtoTCP:
 		if len(l4) < 20 {
-			return p, fmt.Errorf("tcp header: %w", errShort)
+			return fmt.Errorf("tcp header: %w", errShort)
 		}
 		doff := int(l4[12]>>4) * 4
 		if doff < 20 || doff > len(l4) {
-			return p, fmt.Errorf("tcp header: bad data offset %d", doff)
+			return fmt.Errorf("tcp header: bad data offset %d", doff)
 		}
 		p.SrcPort = binary.BigEndian.Uint16(l4)
 		p.DstPort = binary.BigEndian.Uint16(l4[2:])
@@ -134,7 +158,7 @@ func ParsePacket(b []byte) (Packet, error) {
 		p.PayloadOff = p.L4Off + doff
 	case ProtoUDP:
 		if len(l4) < 8 {
-			return p, fmt.Errorf("udp header: %w", errShort)
+			return fmt.Errorf("udp header: %w", errShort)
 		}
 		p.SrcPort = binary.BigEndian.Uint16(l4)
 		p.DstPort = binary.BigEndian.Uint16(l4[2:])
@@ -142,7 +166,7 @@ func ParsePacket(b []byte) (Packet, error) {
 	default:
 		p.PayloadOff = p.L4Off
 	}
-	return p, nil
+	return nil
 }
 
 func isIPv6Ext(n uint8) bool {
