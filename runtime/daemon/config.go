@@ -17,6 +17,8 @@ import (
 type Config struct {
 	Daemon  DaemonConfig   `toml:"daemon"`
 	Helpers []HelperConfig `toml:"helper"`
+	// HA, when set, makes the daemon a node of an HA pair (ha.go).
+	HA *HAConfig `toml:"ha"`
 
 	file string
 }
@@ -150,6 +152,7 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 		key := field[strings.LastIndex(field, ".")+1:]
 		errs = append(errs, &ConfigError{File: file, Line: keyLine(b, key), Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
+	c.checkHA(bad)
 	switch c.Daemon.OnExit {
 	case "":
 		c.Daemon.OnExit = "delete"

@@ -67,8 +67,12 @@ func Run(ctx context.Context, opt Options) error {
 		return fmt.Errorf("kernel check: %w", err)
 	}
 	defer exp.Close()
+	ha, err := startHA(cfg, exp, log)
+	if err != nil {
+		return err
+	}
 	e, err := engine.New(engine.Config{Workers: cfg.Daemon.Workers, Budget: cfg.Daemon.Budget.Duration,
-		Modules: opt.Modules, Conntrack: ct, Expecter: exp, Logger: log})
+		Modules: opt.Modules, Conntrack: ct, Expecter: ha.expecter(exp), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -92,7 +96,7 @@ func Run(ctx context.Context, opt Options) error {
 	defer kc.Close()
 	for _, r := range runs {
 		for _, kh := range r.kernelHelpers() {
-			if err := register(kc, kh, log); err != nil {
+			if err := register(kc, kh, cfg.HA != nil, log); err != nil {
 				cleanup(kc, runs, "delete", log)
 				return err
 			}
@@ -101,7 +105,8 @@ func Run(ctx context.Context, opt Options) error {
 	}
 	for _, r := range runs {
 		q, err := nfq.Open(e, nfq.Config{Queue: *r.cfg.Queue, Helper: r.name, MaxQueueLen: r.cfg.QueueLen,
-			FailOpen: r.cfg.FailOpen == nil || *r.cfg.FailOpen, Expecter: exp, Logger: log})
+			FailOpen: r.cfg.FailOpen == nil || *r.cfg.FailOpen, Expecter: exp, Logger: log,
+			Observe: ha.observer()})
 		if err != nil {
 			stopQueues(runs)
 			cleanup(kc, runs, "delete", log)
@@ -122,7 +127,8 @@ func Run(ctx context.Context, opt Options) error {
 			}
 		}()
 	}
-	go forgetDestroyed(ctx, e, log)
+	go forgetDestroyed(ctx, func(k engine.ConnKey) { e.Forget(k); ha.forget(k) }, log)
+	ha.run(ctx)
 	log.Info("ctlua running", "helpers", len(runs), "workers", e.Workers())
 	if opt.Ready != nil {
 		close(opt.Ready)
@@ -182,6 +188,7 @@ loop:
 			"seq_adjust_fixes", st.SeqAdjustFixes, "seq_adjust_fix_errors", st.SeqAdjustFixErrors,
 			"overflows", st.Overflows, "abandoned", st.Abandoned, "inline", st.Inline, "inline_runs", st.InlineRuns)
 	}
+	ha.logStats(log)
 	cleanup(kc, runs, cfg.Daemon.OnExit, log)
 	return runErr
 }
@@ -260,8 +267,10 @@ func (r *helperRun) kernelHelpers() []cthelper.Helper {
 }
 
 // register creates a kernel helper, or updates one left by an earlier run
-// when its layout allows, or replaces it.
-func register(kc *cthelper.Conn, h cthelper.Helper, log *slog.Logger) error {
+// when its layout allows, or replaces it. In an HA pair (shared) the
+// helper may be the other node's, which is adopted when its layout is the
+// same and never replaced.
+func register(kc *cthelper.Conn, h cthelper.Helper, shared bool, log *slog.Logger) error {
 	err := kc.Create(h)
 	if err == nil {
 		log.Info("registered kernel helper", "name", h.Name, "l3", h.L3.String(), "queue", h.QueueNum)
@@ -276,6 +285,9 @@ func register(kc *cthelper.Conn, h cthelper.Helper, log *slog.Logger) error {
 	}
 	if !errors.Is(err, syscall.EBUSY) {
 		return err
+	}
+	if shared {
+		return fmt.Errorf("ha: kernel helper %s (%s) is registered with another layout (policies, private size) by the other node or an older version: run the same script on both nodes: %w", h.Name, h.L3, err)
 	}
 	log.Warn("kernel helper of an earlier run has another layout: deleting it (its connections lose the helper)", "name", h.Name, "error", err)
 	if err := kc.Delete(h.Name, h.L3, h.L4); err != nil {
@@ -367,8 +379,8 @@ func cleanup(kc *cthelper.Conn, runs []*helperRun, onExit string, log *slog.Logg
 // forgetDestroyed drops the per-connection state of every connection the
 // kernel destroys, as ctnetlink reports it, until ctx is done. Without
 // events (a failed socket), states still go by idle time and eviction.
-func forgetDestroyed(ctx context.Context, e *engine.Engine, log *slog.Logger) {
-	if err := nfq.ListenDestroyed(ctx, 0, e.Forget); err != nil {
+func forgetDestroyed(ctx context.Context, forget func(engine.ConnKey), log *slog.Logger) {
+	if err := nfq.ListenDestroyed(ctx, 0, forget); err != nil {
 		log.Error("no conntrack destroy events: per-connection state is dropped on idle time and eviction only", "error", err)
 	}
 }

@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# ha.sh - an HA firewall pair: a helped FTP session survives a failover.
+#
+# Runs as root in tests/vm/run.sh (the host kernel lacks nfnetlink_cthelper).
+# Topology, in network namespaces this script makes and deletes:
+#
+#   cli 192.0.2.1 --br0-- fw1 (.252) / fw2 (.253) --br0-- srv 198.51.100.2
+#                         \__ sync link 10.9.0.1 -- 10.9.0.2 __/
+#
+# The virtual addresses 192.0.2.254 and 198.51.100.254 (the clients' and the
+# server's gateway) sit on the active firewall; a failover moves them and
+# flushes the neighbour caches (what keepalived's VRRP does; examples/ha ships
+# its configuration). Each firewall runs conntrackd in sync mode (FTFW over
+# UDP on the sync link, DisableExternalCache: entries go straight into the
+# backup's kernel) and the helper, bound to the same queue number in its own
+# namespace; the forward chain passes only new control connections and
+# RELATED/ESTABLISHED traffic.
+#
+# Per NAT mode (plain, snat: the clients masqueraded to 198.51.100.254,
+# dnat: the server behind 192.0.2.254), one FTP control connection through
+# the active firewall: a transfer before the failover (active under SNAT, so
+# the PORT rewrite changes the command's length; passive otherwise, DNAT
+# rewriting the 227), a data connection announced (PORT, or PASV under DNAT)
+# but not opened; failover; then on the other firewall the announced data
+# connection, a new passive and a new active transfer. The modes fail over
+# fw1 -> fw2, fw2 -> fw1, fw1 -> fw2.
+#
+#   CTLUA_BIN=path/to/ctlua tests/vm/run.sh bash tests/e2e/ha.sh
+#     ctlua on both firewalls ([ha]: the second daemon adopts the helper, and
+#     the daemons sync expectations and sequence adjustments): every step
+#     must pass.
+#   CTLUA_HA_HELPER=conntrackd ...  conntrackd's own FTP helper (helper mode,
+#     ct_helper_ftp.so) on both firewalls, with ExpectationSync on: the same
+#     steps, recorded (a lost step is a finding, not a failure of this
+#     script); the table at the end says what it loses.
+#   CTLUA_HA_MODES="snat" ...       only these modes (default: plain snat dnat)
+# Exit 0: passed. Output ends with "N passed, M failed".
+set -uo pipefail
+IMPL=${CTLUA_HA_HELPER:-ctlua}
+case $IMPL in ctlua) CTLUA=${CTLUA_BIN:?set CTLUA_BIN to the ctlua binary} ;; conntrackd) CTLUA=${CTLUA_BIN:-} ;;
+*) echo "FAIL: CTLUA_HA_HELPER must be ctlua or conntrackd"; echo "0 passed, 1 failed"; exit 1 ;; esac
+PY=/usr/bin/python3
+NS=ha$$
+CLI=$NS-cli FW1=$NS-fw1 FW2=$NS-fw2 SRV=$NS-srv NSES="$CLI $FW1 $FW2 $SRV"
+W=$(mktemp -d /tmp/ctlua-ha.XXXXXX)
+. "$(dirname "$0")/lib.sh"
+HA=$E2E/ha
+echo "--- HA pair, helper: $IMPL"
+for t in ip nft conntrack conntrackd "$PY"; do need "$t" "apt-get install conntrackd conntrack nftables python3-pyftpdlib on the HOST"; done
+[[ $IMPL == conntrackd ]] && need nfct "apt-get install nfct on the HOST"
+if [[ $IMPL == conntrackd ]]; then
+  echo "install nf_conntrack_ftp /bin/false" > /etc/modprobe.d/ctlua-ha.conf  # the guest's overlay: the name ftp stays free
+fi
+need_helper_kernel ftp
+modprobe -a bridge veth nft_nat nft_chain_nat 2>/dev/null
+
+# --- topology -------------------------------------------------------------------
+for n in $NSES; do ip netns add "$n" || die "ip netns add $n"; inns "$n" ip link set lo up; done
+inns "$CLI" ip link add br0 type bridge && inns "$SRV" ip link add br0 type bridge || die "no bridge"
+for i in 1 2; do
+  fw=$NS-fw$i
+  ip link add c$i netns "$CLI" type veth peer name f0 netns "$fw" || die "no veth"
+  ip link add s$i netns "$SRV" type veth peer name f1 netns "$fw" || die "no veth"
+  inns "$CLI" ip link set c$i master br0 up; inns "$SRV" ip link set s$i master br0 up
+  inns "$fw" ip addr add 192.0.2.25$((i+1))/24 dev f0; inns "$fw" ip addr add 198.51.100.25$((i+1))/24 dev f1
+  inns "$fw" ip link set f0 up; inns "$fw" ip link set f1 up
+  inns "$fw" sysctl -qw net.ipv4.ip_forward=1
+done
+ip link add y0 netns "$FW1" type veth peer name y0 netns "$FW2" || die "no veth"
+inns "$FW1" ip addr add 10.9.0.1/24 dev y0; inns "$FW2" ip addr add 10.9.0.2/24 dev y0
+inns "$FW1" ip link set y0 up; inns "$FW2" ip link set y0 up
+inns "$CLI" ip addr add 192.0.2.1/24 dev br0; inns "$CLI" ip link set br0 up
+inns "$SRV" ip addr add 198.51.100.2/24 dev br0; inns "$SRV" ip link set br0 up
+inns "$CLI" ip route add default via 192.0.2.254; inns "$SRV" ip route add default via 198.51.100.254
+
+# activate FW OTHER: the virtual addresses move to FW (a VRRP transition).
+activate() {
+  inns "$2" ip addr del 192.0.2.254/24 dev f0 2>/dev/null; inns "$2" ip addr del 198.51.100.254/24 dev f1 2>/dev/null
+  inns "$1" ip addr add 192.0.2.254/24 dev f0; inns "$1" ip addr add 198.51.100.254/24 dev f1
+  inns "$CLI" ip neigh flush all; inns "$SRV" ip neigh flush all
+}
+activate "$FW1" "$FW2"
+
+# --- FTP server ---------------------------------------------------------------------
+mkdir -p "$W/root"
+for f in a b c d; do head -c 3000 /dev/urandom | base64 > "$W/root/$f.txt"; done
+inns "$SRV" "$PY" -c '
+import sys, logging
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+a = DummyAuthorizer(); a.add_anonymous(sys.argv[1])
+h = FTPHandler; h.authorizer = a; h.permit_foreign_addresses = False
+logging.basicConfig(level=logging.WARNING)
+FTPServer(("0.0.0.0", 21), h).serve_forever()' "$W/root" >"$W/ftpd.log" 2>&1 &
+
+# --- conntrackd (sync, and with CTLUA_HA_HELPER=conntrackd the helper) on each firewall ---
+ctd_conf() { # N LOCAL PEER
+  cat <<EOF
+Sync {
+	Mode FTFW {
+		DisableExternalCache on
+	}
+	UDP {
+		IPv4_address $2
+		IPv4_Destination_Address $3
+		Port 3780
+		Interface y0
+		Checksum on
+	}
+	Options {
+		ExpectationSync $([[ $IMPL == conntrackd ]] && echo on || echo off)
+	}
+}
+General {
+	Systemd off
+	HashSize 8192
+	HashLimit 65535
+	LogFile $W/conntrackd$1.log
+	Syslog off
+	LockFile $W/conntrackd$1.lock
+	UNIX { Path $W/conntrackd$1.ctl }
+	NetlinkBufferSize 2097152
+	NetlinkBufferSizeMaxGrowth 8388608
+}
+EOF
+  [[ $IMPL == conntrackd ]] && cat <<EOF
+Helper {
+	Type ftp inet tcp {
+		QueueNum 3
+		QueueLen 10240
+		Policy ftp {
+			ExpectMax 1
+			ExpectTimeout 300
+		}
+	}
+}
+EOF
+}
+# conntrackd 1.4.7 cannot create a helper (no NFCTH_PRIV_DATA_LEN): nfct does.
+[[ $IMPL == conntrackd ]] && { nfct add helper ftp inet tcp 2>"$W/nfct.err" || die "nfct add helper: $(cat "$W/nfct.err")"; }
+for i in 1 2; do
+  ctd_conf $i 10.9.0.$i 10.9.0.$((3-i)) > "$W/conntrackd$i.conf"
+  inns "$NS-fw$i" conntrackd -C "$W/conntrackd$i.conf" >"$W/conntrackd$i.out" 2>&1 &
+done
+for i in 1 2; do
+  for _ in $(seq 150); do grep -q 'initialization completed' "$W/conntrackd$i.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q 'initialization completed' "$W/conntrackd$i.log" 2>/dev/null && ok "conntrackd on fw$i started (sync$([[ $IMPL == conntrackd ]] && echo " + ftp helper"))" \
+    || die "conntrackd on fw$i did not start: $(cat "$W/conntrackd$i.log" "$W/conntrackd$i.out" 2>/dev/null | tail -5)"
+done
+
+# --- ctlua on each firewall ------------------------------------------------------------
+if [[ $IMPL == ctlua ]]; then
+  cp "$E2E/../../scripts/ftp/helper.lua" "$W/ftp.lua"
+  for i in 1 2; do
+    cat > "$W/ctlua$i.toml" <<CONF
+[daemon]
+budget = "1s"          # wall-clock: a TCG vCPU stalls past 50 ms
+log_level = "debug"
+[ha]                   # on_exit is "keep": the helper is shared
+listen = "10.9.0.$i:7000"
+peer = "10.9.0.$((3-i)):7000"
+[[helper]]
+script = "$W/ftp.lua"
+queue = 3
+[helper.options]
+pickup = true
+CONF
+    ip netns exec "$NS-fw$i" "$CTLUA" run --config "$W/ctlua$i.toml" >"$W/ctlua$i.log" 2>&1 &
+    eval "CT$i=\$!"
+    for _ in $(seq 150); do grep -q "ctlua running" "$W/ctlua$i.log" && break; sleep 0.1; done
+    grep -q "ctlua running" "$W/ctlua$i.log" && ok "ctlua on fw$i runs ($(grep -o 'registered kernel helper\|updated kernel helper' "$W/ctlua$i.log" | head -1))" \
+      || { cat "$W/ctlua$i.log"; die "ctlua on fw$i did not start"; }
+  done
+  "$CTLUA" helpers >"$W/helpers.txt" 2>&1
+  k=$(grep -c "^ftp.*queue 3" "$W/helpers.txt"); (( k == 1 )) && ok "one kernel helper ftp on queue 3, shared by both" || { bad "kernel helpers: $k ftp on queue 3"; cat "$W/helpers.txt"; }
+fi
+
+# --- rules on both firewalls -----------------------------------------------------------
+base_rules() {
+  cat <<'NFT'
+table inet hahelper {
+	ct helper ftp4 {
+		type "ftp" protocol tcp
+		l3proto ip
+	}
+	chain prerouting {
+		type filter hook prerouting priority filter; policy accept;
+		meta nfproto ipv4 tcp dport 21 ct helper set "ftp4"
+	}
+}
+table inet filter {
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		tcp dport 21 ct state new accept
+		counter comment "dropped"
+	}
+}
+NFT
+}
+nat_rules() { # MODE
+  echo "table ip hanat {"
+  case $1 in
+  snat) printf '\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname "f1" snat to 198.51.100.254\n\t}\n' ;;
+  dnat) printf '\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tiifname "f0" ip daddr 192.0.2.254 tcp dport 21 dnat to 198.51.100.2\n\t}\n' ;;
+  esac
+  echo "}"
+}
+base_rules > "$W/rules.nft"
+for fw in $FW1 $FW2; do inns "$fw" nft -f "$W/rules.nft" || die "nft rejected the rules"; done
+for _ in $(seq 200); do inns "$SRV" ss -ltn | grep -q ':21 ' && break; sleep 0.1; done
+inns "$SRV" ss -ltn | grep -q ':21 ' || die "FTP server did not start: $(tail -3 "$W/ftpd.log")"
+echo "--- set up at ${SECONDS}s"
+
+# wait_for SECONDS CMD...: run CMD until it succeeds, at most SECONDS.
+wait_for() {
+  local end=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do (( SECONDS >= end )) && return 1; sleep 0.2; done
+}
+has_master() { inns "$1" conntrack -L -p tcp --dport 21 2>/dev/null | grep -q "sport=$2 "; }
+has_expect() { inns "$1" conntrack -L expect 2>/dev/null | grep -q "proto=6"; }
+applied() { [[ $(grep -c "applied the peer's $2" "$W/ctlua$1.log") -gt ${3:-0} ]]; }
+
+ROWS=()
+run_mode() { # MODE FROM TO (firewall numbers)
+  local mode=$1 from=$2 to=$3 out=$W/$1 host=198.51.100.2
+  mkdir -p "$out"; [[ $mode == dnat ]] && host=192.0.2.254
+  local FROM=$NS-fw$from TO=$NS-fw$to
+  for fw in $FW1 $FW2; do
+    inns "$fw" nft delete table ip hanat 2>/dev/null; nat_rules "$mode" | inns "$fw" nft -f - || bad "$mode: nft NAT rules"
+  done
+  local seq0=0 exp0=0
+  [[ $IMPL == ctlua ]] && { seq0=$(grep -c "applied the peer's seqadj" "$W/ctlua$to.log"); exp0=$(grep -c "applied the peer's expect" "$W/ctlua$to.log"); }
+  echo "--- $mode: control connection through fw$from at ${SECONDS}s"
+  inns "$CLI" "$PY" "$HA/ftp_client.py" "$out" "$host" "$mode" >"$out/client.log" 2>&1 &
+  local cpid=$!
+  wait_for 60 test -e "$out/ready" || { bad "$mode: the client did not get to the failover"; cat "$out/client.log"; kill $cpid 2>/dev/null; return; }
+  local sport; sport=$(inns "$CLI" ss -tn state established "( dport = :21 )" | awk 'NR==2{split($3,a,":"); print a[2]}')
+  # The backup must have what the failover needs: the master (conntrackd),
+  # the announced data connection's expectation (ctlua's sync, or
+  # conntrackd's ExpectationSync) and, under SNAT, the sequence adjustment.
+  local synced="master"
+  wait_for 30 has_master "$TO" "$sport" || synced="no master"
+  wait_for 20 has_expect "$TO" && synced+=", expectation" || synced+=", no expectation"
+  if [[ $IMPL == ctlua && $mode != plain ]]; then
+    wait_for 20 applied "$to" seqadj "$seq0" && synced+=", seqadj" || synced+=", no seqadj"
+  fi
+  echo "--- $mode: on fw$to before the failover: $synced (at ${SECONDS}s)"
+  inns "$TO" conntrack -L expect 2>/dev/null | sed 's/^/    fw'"$to"' expect: /'
+  activate "$TO" "$FROM"
+  local t0=$SECONDS
+  touch "$out/failed-over"
+  wait $cpid
+  echo "--- $mode: after the failover to fw$to, $((SECONDS - t0))s"
+  sed 's/^/    /' "$out/client.log"
+  local s name f res row="$mode"
+  for s in "before a" "announce -" "pending b" "passive c" "active d"; do
+    set -- $s; name=$1 f=$2
+    res=$(awk -v n="$name" '$1=="STEP" && $2==n {print $3}' "$out/client.log")
+    if [[ $res == ok && $f != - ]] && ! cmp -s "$out/got-$f.txt" "$W/root/$f.txt"; then res=corrupt; fi
+    [[ -z $res ]] && res=missing
+    row+=" $name=$res"
+    if [[ $IMPL == ctlua ]]; then
+      [[ $res == ok ]] && ok "$mode: $name (fw$([[ $name == before || $name == announce ]] && echo "$from" || echo "$to"))" || bad "$mode: $name: $res"
+    fi
+  done
+  [[ $IMPL == ctlua ]] && row+=" | sync: $synced; applied on fw$to: $(( $(grep -c "applied the peer's expect" "$W/ctlua$to.log") - exp0 )) expect, $(( $(grep -c "applied the peer's seqadj" "$W/ctlua$to.log") - seq0 )) seqadj"
+  [[ $IMPL == conntrackd ]] && row+=" | sync: $synced"
+  ROWS+=("$row")
+}
+set -- ${CTLUA_HA_MODES:-plain snat dnat}
+from=1 to=2
+for mode in "$@"; do
+  run_mode "$mode" $from $to
+  from=$to to=$((3 - to))
+done
+
+echo "--- forward drops: fw1 $(inns "$FW1" nft list chain inet filter forward | grep -o 'counter packets [0-9]*'), fw2 $(inns "$FW2" nft list chain inet filter forward | grep -o 'counter packets [0-9]*')"
+if [[ $IMPL == ctlua ]]; then
+  for i in 1 2; do
+    k=$(grep -c "script failed" "$W/ctlua$i.log"); (( k == 0 )) && ok "fw$i: no script failures" || bad "fw$i: $k script failures"
+    grep -E "ha sync: (cannot|bad|the peer's connection never)" "$W/ctlua$i.log" | head -5 | sed "s/^/    fw$i: /"
+  done
+  for i in 1 2; do eval "kill -TERM \$CT$i"; eval "wait \$CT$i"; done
+  for i in 1 2; do grep -E "ha sync stats" "$W/ctlua$i.log" | sed "s/^/    fw$i: /"; done
+  "$CTLUA" helpers >"$W/helpers.txt" 2>&1
+  grep -q "^ftp" "$W/helpers.txt" && ok "both daemons stopped, the shared helper stays registered (on_exit keep)" || bad "the helper is gone after the daemons stopped"
+fi
+for i in 1 2; do grep -iE 'warn|error' "$W/conntrackd$i.log" | head -3 | sed "s/^/    conntrackd$i: /"; done
+echo
+echo "=== RESULTS: helper $IMPL, kernel $(uname -r), conntrackd $(dpkg-query -W -f='${Version}' conntrackd 2>/dev/null)"
+for r in "${ROWS[@]}"; do echo "  $r"; done
+[[ $IMPL == conntrackd ]] && ok "conntrackd's helper run recorded (its losses are findings)"
+finish

@@ -1,0 +1,85 @@
+"""An FTP session across a firewall failover, for tests/e2e/ha.sh.
+
+    ftp_client.py WORKDIR HOST MODE
+
+Logs in to HOST through the active firewall, transfers a.txt (active when
+MODE is snat: the PORT rewrite changes the command's length; passive
+otherwise, which DNAT rewrites), then announces a data connection it does
+not open yet (PORT when MODE is plain or snat, PASV for dnat), writes
+WORKDIR/ready and waits for WORKDIR/failed-over. After the failover, on
+the same control connection: the announced data connection (RETR b.txt),
+a new passive (c.txt) and a new active (d.txt) transfer. Each step prints
+"STEP name ok" or "STEP name FAIL reason"; the files are compared by the
+caller (WORKDIR/got-*).
+"""
+import ftplib
+import os
+import socket
+import sys
+import time
+
+work, host, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+
+
+def step(name, fn):
+    try:
+        fn()
+        print("STEP", name, "ok", flush=True)
+    except Exception as e:  # a failed step is a result, not a crash
+        print("STEP", name, "FAIL", repr(e), flush=True)
+
+
+def get(ftp, name, passive):
+    ftp.set_pasv(passive)
+    with open(os.path.join(work, "got-" + name), "wb") as f:
+        ftp.retrbinary("RETR " + name, f.write)
+
+
+ftp = ftplib.FTP()
+ftp.connect(host, 21, timeout=15)
+ftp.login()
+step("before", lambda: get(ftp, "a.txt", mode != "snat"))
+
+pending = {}
+
+
+def announce():
+    if mode == "dnat":
+        pending["addr"] = ftp.makepasv()  # PASV: 227 (rewritten by DNAT)
+    else:
+        pending["sock"] = ftp.makeport()  # PORT (rewritten by SNAT)
+
+
+step("announce", announce)
+open(os.path.join(work, "ready"), "w").close()
+deadline = time.time() + 120
+while not os.path.exists(os.path.join(work, "failed-over")):
+    if time.time() > deadline:
+        print("STEP failover FAIL never signalled", flush=True)
+        sys.exit(1)
+    time.sleep(0.05)
+
+
+def pending_transfer():
+    """RETR b.txt over the data connection announced before the failover."""
+    if "addr" in pending:
+        data = socket.create_connection(pending["addr"], timeout=15)
+        ftp.sendcmd("RETR b.txt")
+    else:
+        ftp.sendcmd("RETR b.txt")
+        pending["sock"].settimeout(15)
+        data, _ = pending["sock"].accept()
+    with open(os.path.join(work, "got-b.txt"), "wb") as f:
+        while True:
+            b = data.recv(8192)
+            if not b:
+                break
+            f.write(b)
+    data.close()
+    ftp.voidresp()
+
+
+step("pending", pending_transfer)
+step("passive", lambda: get(ftp, "c.txt", True))
+step("active", lambda: get(ftp, "d.txt", False))
+step("quit", ftp.quit)
