@@ -34,29 +34,23 @@ func (n *Node) receive() {
 			n.log.Warn("ha sync: bad message from the peer", "error", err)
 			continue
 		}
-		// A message waits behind an older one of its connection, so
-		// that a stale adjustment never overrides a newer one.
+		if m.Kind == KindSeqAdj {
+			n.adopt(m)
+			continue
+		}
+		// A message waits behind an older one of its connection.
 		if n.waiting(m) || !n.apply(m) {
 			n.defer_(m)
 		}
 	}
 }
 
-// apply applies m to the kernel. It returns false when m's connection is
-// not there yet (conntrackd has not created it): m is to be tried again.
+// apply creates the expectation of m in the kernel. It returns false when
+// m's master is not there yet (conntrackd has not created it): m is to be
+// tried again.
 func (n *Node) apply(m *Message) bool {
 	conn := &engine.Conn{Orig: m.Master, Zone: m.Zone}
-	var err error
-	switch m.Kind {
-	case KindExpect:
-		err = n.cfg.Kernel.Expect(conn, m.Expect)
-	case KindSeqAdj:
-		for dir := range m.SeqAdj {
-			if err = n.cfg.Kernel.SetSeqAdjust(conn, engine.Direction(dir), m.SeqAdj[dir]); err != nil {
-				break
-			}
-		}
-	}
+	err := n.cfg.Kernel.Expect(conn, m.Expect)
 	switch {
 	case err == nil:
 		n.applied.Add(1)

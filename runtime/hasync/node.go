@@ -44,6 +44,9 @@ type Stats struct {
 	Sent, SendDropped, SendErrors      uint64
 	Received, Bad, Applied, Retried    uint64
 	Failed, Expired, ExpectationsFound uint64
+	// TakenOver counts the connections whose adjustment this node set at
+	// their first packet here.
+	TakenOver uint64
 }
 
 // A Node is one daemon's end of the sync channel.
@@ -56,10 +59,15 @@ type Node struct {
 
 	mu   sync.Mutex
 	sent map[key][2]nfq.SeqAdjust // the last adjustment sent per connection
+	// adopted holds the peer's adjustments, set on this node's copy of
+	// the connection at its first packet here (takeOver).
+	adopted  map[key][2]nfq.SeqAdjust
+	nAdopted atomic.Int32
 
 	sentN, dropped, sendErrs              atomic.Uint64
 	received, bad, applied, retried       atomic.Uint64
 	failed, expired, expectationsObserved atomic.Uint64
+	takenOver                             atomic.Uint64
 	pendingMu                             sync.Mutex
 	pending                               []pending
 }
@@ -96,14 +104,15 @@ func Listen(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("hasync: listen on %s: %w", cfg.Listen, err)
 	}
 	return &Node{cfg: cfg, log: log, conn: c, peer: net.UDPAddrFromAddrPort(cfg.Peer),
-		out: make(chan Message, 1024), sent: map[key][2]nfq.SeqAdjust{}}, nil
+		out: make(chan Message, 1024), sent: map[key][2]nfq.SeqAdjust{}, adopted: map[key][2]nfq.SeqAdjust{}}, nil
 }
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	return Stats{Sent: n.sentN.Load(), SendDropped: n.dropped.Load(), SendErrors: n.sendErrs.Load(),
 		Received: n.received.Load(), Bad: n.bad.Load(), Applied: n.applied.Load(), Retried: n.retried.Load(),
-		Failed: n.failed.Load(), Expired: n.expired.Load(), ExpectationsFound: n.expectationsObserved.Load()}
+		Failed: n.failed.Load(), Expired: n.expired.Load(), ExpectationsFound: n.expectationsObserved.Load(),
+		TakenOver: n.takenOver.Load()}
 }
 
 // Run sends and receives until ctx is done, then closes the socket.

@@ -173,7 +173,7 @@ CONF
       || { cat "$W/ctlua$i.log"; die "ctlua on fw$i did not start"; }
   done
   "$CTLUA" helpers >"$W/helpers.txt" 2>&1
-  k=$(grep -c "^ftp.*queue 3" "$W/helpers.txt"); (( k == 1 )) && ok "one kernel helper ftp on queue 3, shared by both" || { bad "kernel helpers: $k ftp on queue 3"; cat "$W/helpers.txt"; }
+  k=$(grep -c "^ftp ipv4/tcp queue 3 " "$W/helpers.txt"); (( k == 1 )) && ok "one kernel helper ftp (ipv4) on queue 3, shared by both" || { bad "kernel helpers: $k ftp ipv4 on queue 3"; cat "$W/helpers.txt"; }
 fi
 
 # --- rules on both firewalls -----------------------------------------------------------
@@ -220,7 +220,19 @@ wait_for() {
 }
 has_master() { inns "$1" conntrack -L -p tcp --dport 21 2>/dev/null | grep -q "sport=$2 "; }
 has_expect() { inns "$1" conntrack -L expect 2>/dev/null | grep -q "proto=6"; }
-applied() { [[ $(grep -c "applied the peer's $2" "$W/ctlua$1.log") -gt ${3:-0} ]]; }
+logged() { [[ $(grep -c "$2" "$W/ctlua$1.log") -gt ${3:-0} ]]; }  # N PATTERN [MORE-THAN]
+
+# debug MODE: the state of both firewalls, once per mode.
+debug() {
+  [[ -e $W/$1/debugged ]] && return; touch "$W/$1/debugged"
+  local i
+  for i in 1 2; do
+    echo "--- debug fw$i: conntrack"; inns "$NS-fw$i" conntrack -L 2>/dev/null | grep -v 'dport=3780\|dport=7000' | head -20 | sed 's/^/    /'
+    echo "--- debug fw$i: expectations"; inns "$NS-fw$i" conntrack -L expect 2>/dev/null | sed 's/^/    /'
+    echo "--- debug fw$i: ctlua log"; grep -v 'level=DEBUG msg="ha sync: \(applied\|stored\)' "$W/ctlua$i.log" 2>/dev/null | tail -25 | sed 's/^/    /'
+  done
+  echo "--- debug: ftpd"; tail -10 "$W/ftpd.log" | sed 's/^/    /'
+}
 
 ROWS=()
 run_mode() { # MODE FROM TO (firewall numbers)
@@ -231,7 +243,9 @@ run_mode() { # MODE FROM TO (firewall numbers)
     inns "$fw" nft delete table ip hanat 2>/dev/null; nat_rules "$mode" | inns "$fw" nft -f - || bad "$mode: nft NAT rules"
   done
   local seq0=0 exp0=0
-  [[ $IMPL == ctlua ]] && { seq0=$(grep -c "applied the peer's seqadj" "$W/ctlua$to.log"); exp0=$(grep -c "applied the peer's expect" "$W/ctlua$to.log"); }
+  local took0=0
+  [[ $IMPL == ctlua ]] && { seq0=$(grep -c "stored the peer's seqadj" "$W/ctlua$to.log"); exp0=$(grep -c "applied the peer's expect" "$W/ctlua$to.log")
+    took0=$(grep -c "took over the peer's sequence adjustment" "$W/ctlua$to.log"); }
   echo "--- $mode: control connection through fw$from at ${SECONDS}s"
   inns "$CLI" "$PY" "$HA/ftp_client.py" "$out" "$host" "$mode" >"$out/client.log" 2>&1 &
   local cpid=$!
@@ -244,7 +258,7 @@ run_mode() { # MODE FROM TO (firewall numbers)
   wait_for 30 has_master "$TO" "$sport" || synced="no master"
   wait_for 20 has_expect "$TO" && synced+=", expectation" || synced+=", no expectation"
   if [[ $IMPL == ctlua && $mode != plain ]]; then
-    wait_for 20 applied "$to" seqadj "$seq0" && synced+=", seqadj" || synced+=", no seqadj"
+    wait_for 20 logged "$to" "stored the peer's seqadj" "$seq0" && synced+=", seqadj" || synced+=", no seqadj"
   fi
   echo "--- $mode: on fw$to before the failover: $synced (at ${SECONDS}s)"
   inns "$TO" conntrack -L expect 2>/dev/null | sed 's/^/    fw'"$to"' expect: /'
@@ -262,10 +276,10 @@ run_mode() { # MODE FROM TO (firewall numbers)
     [[ -z $res ]] && res=missing
     row+=" $name=$res"
     if [[ $IMPL == ctlua ]]; then
-      [[ $res == ok ]] && ok "$mode: $name (fw$([[ $name == before || $name == announce ]] && echo "$from" || echo "$to"))" || bad "$mode: $name: $res"
+      [[ $res == ok ]] && ok "$mode: $name (fw$([[ $name == before || $name == announce ]] && echo "$from" || echo "$to"))" || { bad "$mode: $name: $res"; debug "$mode"; }
     fi
   done
-  [[ $IMPL == ctlua ]] && row+=" | sync: $synced; applied on fw$to: $(( $(grep -c "applied the peer's expect" "$W/ctlua$to.log") - exp0 )) expect, $(( $(grep -c "applied the peer's seqadj" "$W/ctlua$to.log") - seq0 )) seqadj"
+  [[ $IMPL == ctlua ]] && row+=" | sync: $synced; on fw$to: $(( $(grep -c "applied the peer's expect" "$W/ctlua$to.log") - exp0 )) expectations created, $(( $(grep -c "stored the peer's seqadj" "$W/ctlua$to.log") - seq0 )) adjustments received, $(( $(grep -c "took over the peer's sequence adjustment" "$W/ctlua$to.log") - took0 )) taken over"
   [[ $IMPL == conntrackd ]] && row+=" | sync: $synced"
   ROWS+=("$row")
 }
