@@ -51,6 +51,16 @@ func (n *Node) receive() {
 func (n *Node) apply(m *Message) bool {
 	conn := &engine.Conn{Orig: m.Master, Zone: m.Zone}
 	err := n.cfg.Kernel.Expect(conn, m.Expect)
+	if errors.Is(err, engine.ErrExpectClash) {
+		// Another master's expectation holds the tuple here, where the
+		// peer's kernel took this one: it is a copy of an expectation the
+		// peer no longer has (used, removed or replaced there; removals
+		// are not synced). The peer's is the live one.
+		if uerr := n.cfg.Kernel.Unexpect(conn, m.Expect); uerr == nil {
+			n.replaced.Add(1)
+			err = n.cfg.Kernel.Expect(conn, m.Expect)
+		}
+	}
 	switch {
 	case err == nil:
 		n.applied.Add(1)

@@ -22,6 +22,8 @@ type Kernel interface {
 	// same master (the copy conntrackd's ExpectationSync injected without
 	// its NAT).
 	Expect(master *engine.Conn, e *engine.Expectation) error
+	// Unexpect deletes the expectation that catches e's tuple.
+	Unexpect(master *engine.Conn, e *engine.Expectation) error
 	// SetSeqAdjust sets one direction's sequence adjustment of conn.
 	SetSeqAdjust(conn *engine.Conn, dir engine.Direction, s nfq.SeqAdjust) error
 }
@@ -44,6 +46,8 @@ type Stats struct {
 	Sent, SendDropped, SendErrors      uint64
 	Received, Bad, Applied, Retried    uint64
 	Failed, Expired, ExpectationsFound uint64
+	// Replaced counts the stale expectations deleted for the peer's.
+	Replaced uint64
 	// TakenOver counts the connections whose adjustment this node set at
 	// their first packet here.
 	TakenOver uint64
@@ -67,7 +71,7 @@ type Node struct {
 	sentN, dropped, sendErrs              atomic.Uint64
 	received, bad, applied, retried       atomic.Uint64
 	failed, expired, expectationsObserved atomic.Uint64
-	takenOver                             atomic.Uint64
+	takenOver, replaced                   atomic.Uint64
 	pendingMu                             sync.Mutex
 	pending                               []pending
 }
@@ -112,7 +116,7 @@ func (n *Node) Stats() Stats {
 	return Stats{Sent: n.sentN.Load(), SendDropped: n.dropped.Load(), SendErrors: n.sendErrs.Load(),
 		Received: n.received.Load(), Bad: n.bad.Load(), Applied: n.applied.Load(), Retried: n.retried.Load(),
 		Failed: n.failed.Load(), Expired: n.expired.Load(), ExpectationsFound: n.expectationsObserved.Load(),
-		TakenOver: n.takenOver.Load()}
+		TakenOver: n.takenOver.Load(), Replaced: n.replaced.Load()}
 }
 
 // Run sends and receives until ctx is done, then closes the socket.

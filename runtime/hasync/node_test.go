@@ -22,6 +22,9 @@ type fakeKernel struct {
 	expects []engine.Expectation
 	adj     map[engine.Direction]nfq.SeqAdjust
 	adjLog  []nfq.SeqAdjust
+	// stale holds a tuple another master's expectation holds.
+	stale   *engine.Tuple
+	removed int
 }
 
 func (k *fakeKernel) gone() bool {
@@ -38,7 +41,20 @@ func (k *fakeKernel) Expect(master *engine.Conn, e *engine.Expectation) error {
 	if k.gone() {
 		return fmt.Errorf("ctnetlink: create expectation: %w", unix.ENOENT)
 	}
+	if k.stale != nil && *k.stale == e.Tuple {
+		return fmt.Errorf("%w: ctnetlink: create expectation: %w", engine.ErrExpectClash, unix.EEXIST)
+	}
 	k.expects = append(k.expects, *e)
+	return nil
+}
+
+func (k *fakeKernel) Unexpect(_ *engine.Conn, e *engine.Expectation) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stale != nil && *k.stale == e.Tuple {
+		k.stale = nil
+		k.removed++
+	}
 	return nil
 }
 
@@ -162,6 +178,17 @@ func TestNodeExpecterSendsInserted(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if n, _, _ := k.snapshot(); n != 1 {
 		t.Errorf("peer got %d expectations, want 1 (only the one the kernel took)", n)
+	}
+}
+
+func TestNodeReplacesStaleExpectation(t *testing.T) {
+	stale := natExpect.Tuple
+	k := &fakeKernel{stale: &stale}
+	a, b := pair(t, k)
+	a.Observe(&engine.Conn{Orig: master}, [2]nfq.SeqAdjust{}, &engine.Decision{Expectations: []engine.Expectation{natExpect}})
+	eventually(t, "the peer's expectation in place of the stale one", func() bool { n, _, _ := k.snapshot(); return n == 1 })
+	if s := b.Stats(); k.removed != 1 || s.Replaced != 1 || s.Failed != 0 {
+		t.Errorf("removed %d, stats %+v; want the stale one removed once", k.removed, s)
 	}
 }
 

@@ -234,7 +234,7 @@ wait_for() {
   until "$@" >/dev/null 2>&1; do (( SECONDS >= end )) && return 1; sleep 0.2; done
 }
 has_master() { inns "$1" conntrack -L -p tcp --dport 21 2>/dev/null | grep -q "sport=$2 "; }
-has_expect() { inns "$1" conntrack -L expect 2>/dev/null | grep -q "proto=6"; }
+has_expect() { inns "$1" conntrack -L expect 2>/dev/null | grep -q "proto=${2:-6} "; }  # FW [L4 NUMBER]
 logged() { [[ $(grep -c "$2" "$W/ctlua$1.log") -gt ${3:-0} ]]; }  # N PATTERN [MORE-THAN]
 
 # debug MODE: the state of both firewalls, once per mode.
@@ -309,7 +309,9 @@ run_sip() {
   inns "$CLI" "$PY" "$HA/sip_call.py" client "$out" 192.0.2.1 "$peer" >"$out/client.log" 2>&1 &
   local cpid=$!
   wait_for 60 test -e "$out/sip-ready" || { bad "$mode sip: the call did not get to the failover"; cat "$out/client.log" "$out/server.log"; kill $cpid $spid 2>/dev/null; return; }
-  wait_for 20 has_expect "$NS-fw$to" || echo "    (no expectation on fw$to before the failover)"
+  local exp0=0
+  [[ $IMPL == ctlua* ]] && exp0=$(grep -c "applied the peer's expect" "$W/ctlua$to.log")
+  wait_for 20 has_expect "$NS-fw$to" 17 || echo "    (no UDP expectation on fw$to before the failover)"
   activate "$NS-fw$to" "$NS-fw$from"
   touch "$out/sip-failed-over"
   wait $cpid; wait $spid
@@ -322,6 +324,7 @@ run_sip() {
     [[ -z $ASSERT ]] && continue
     [[ $res == ok ]] && ok "$mode sip: $name (fw$([[ $name == before-media ]] && echo "$from" || echo "$to"))" || { bad "$mode sip: $name: $res"; debug "$mode-sip"; }
   done
+  [[ $IMPL == ctlua* ]] && row+=" | on fw$to: $(( $(grep -c "applied the peer's expect" "$W/ctlua$to.log") - exp0 )) expectations created"
   ROWS+=("$row")
 }
 
