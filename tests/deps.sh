@@ -6,7 +6,8 @@
 # there.
 #   sudo tests/deps.sh
 set -euo pipefail
-pkgs=(nftables iptables iproute2 conntrack tcpdump curl python3-pyftpdlib tftpd-hpa tftp-hpa)
+pkgs=(nftables iptables iproute2 conntrack tcpdump curl python3-pyftpdlib tftpd-hpa tftp-hpa
+      conntrackd nfct)  # tests/e2e/ha.sh
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")

@@ -22,7 +22,9 @@
 # the PORT rewrite changes the command's length; passive otherwise, DNAT
 # rewriting the 227), a data connection announced (PORT, or PASV under DNAT)
 # but not opened; failover; then on the other firewall the announced data
-# connection, a new passive and a new active transfer. Then (ctlua only:
+# connection, a passive and an active transfer each on a connection idle
+# since before the failover (PASV or PORT is its first command after it),
+# and a new passive and active transfer on the first one. Then (ctlua only:
 # conntrackd has no SIP helper) a SIP call (tests/e2e/ha/sip_call.py) with
 # media across a second failover: media before it, the established flow and
 # a flow announced before it (the 200 OK's SDP) after it, and the BYE
@@ -37,6 +39,8 @@
 #     ct_helper_ftp.so) on both firewalls, with ExpectationSync on: the same
 #     steps, recorded (a lost step is a finding, not a failure of this
 #     script); the table at the end says what it loses.
+#   CTLUA_HA_HELPER=kernel ...      the kernel's nf_conntrack_ftp + nf_nat_ftp, with
+#     ExpectationSync on: recorded, what the sync loses for the kernel's helper.
 #   CTLUA_HA_HELPER=ctlua-nosync ... ctlua on both firewalls without [ha]'s
 #     sync channel (on_exit keep): recorded like conntrackd's, to show what
 #     the channel adds.
@@ -44,8 +48,8 @@
 # Exit 0: passed. Output ends with "N passed, M failed".
 set -uo pipefail
 IMPL=${CTLUA_HA_HELPER:-ctlua}
-case $IMPL in ctlua|ctlua-nosync) CTLUA=${CTLUA_BIN:?set CTLUA_BIN to the ctlua binary} ;; conntrackd) CTLUA=${CTLUA_BIN:-} ;;
-*) echo "FAIL: CTLUA_HA_HELPER must be ctlua, ctlua-nosync or conntrackd"; echo "0 passed, 1 failed"; exit 1 ;; esac
+case $IMPL in ctlua|ctlua-nosync) CTLUA=${CTLUA_BIN:?set CTLUA_BIN to the ctlua binary} ;; conntrackd|kernel) CTLUA=${CTLUA_BIN:-} ;;
+*) echo "FAIL: CTLUA_HA_HELPER must be ctlua, ctlua-nosync, conntrackd or kernel"; echo "0 passed, 1 failed"; exit 1 ;; esac
 ASSERT=; [[ $IMPL == ctlua ]] && ASSERT=1  # the others are recorded: their losses are findings
 PY=/usr/bin/python3
 NS=ha$$
@@ -56,10 +60,13 @@ HA=$E2E/ha
 echo "--- HA pair, helper: $IMPL"
 for t in ip nft conntrack conntrackd "$PY"; do need "$t" "apt-get install conntrackd conntrack nftables python3-pyftpdlib on the HOST"; done
 [[ $IMPL == conntrackd ]] && need nfct "apt-get install nfct on the HOST"
-if [[ $IMPL == conntrackd ]]; then
+if [[ $IMPL == kernel ]]; then
+  modprobe -a nf_conntrack_ftp nf_nat_ftp nf_conntrack_netlink 2>/dev/null
+  [[ -d /sys/module/nf_conntrack_ftp && -d /sys/module/nf_nat_ftp ]] || die "cannot load nf_conntrack_ftp and nf_nat_ftp"
+else
   echo "install nf_conntrack_ftp /bin/false" > /etc/modprobe.d/ctlua-ha.conf  # the guest's overlay: the name ftp stays free
+  need_helper_kernel ftp
 fi
-need_helper_kernel ftp
 [[ $IMPL == ctlua* ]] && need_helper_kernel sip
 modprobe -a bridge veth nft_nat nft_chain_nat 2>/dev/null
 
@@ -92,7 +99,7 @@ activate "$FW1" "$FW2"
 
 # --- FTP server ---------------------------------------------------------------------
 mkdir -p "$W/root"
-for f in a b c d; do head -c 3000 /dev/urandom | base64 > "$W/root/$f.txt"; done
+for f in a b c d e f; do head -c 3000 /dev/urandom | base64 > "$W/root/$f.txt"; done
 inns "$SRV" "$PY" -c '
 import sys, logging
 from pyftpdlib.authorizers import DummyAuthorizer
@@ -118,7 +125,7 @@ Sync {
 		Checksum on
 	}
 	Options {
-		ExpectationSync $([[ $IMPL == conntrackd ]] && echo on || echo off)
+		ExpectationSync $([[ $IMPL == conntrackd || $IMPL == kernel ]] && echo on || echo off)
 	}
 }
 General {
@@ -278,24 +285,26 @@ run_mode() { # MODE FROM TO (firewall numbers)
   echo "--- $mode: on fw$to before the failover: $synced (at ${SECONDS}s)"
   inns "$TO" conntrack -L expect 2>/dev/null | sed 's/^/    fw'"$to"' expect: /'
   activate "$TO" "$FROM"
+  local d0; d0=$(inns "$TO" nft list chain inet filter forward | grep -o 'counter packets [0-9]*' | awk '{print $3}')
   local t0=$SECONDS
   touch "$out/failed-over"
   wait $cpid
   echo "--- $mode: after the failover to fw$to, $((SECONDS - t0))s"
   sed 's/^/    /' "$out/client.log"
   local s name f res row="$mode"
-  for s in "before a" "announce -" "pending b" "passive c" "active d"; do
+  for s in "before a" "announce -" "idle-login -" "pending b" "first-pasv e" "first-port f" "passive c" "active d"; do
     set -- $s; name=$1 f=$2
     res=$(awk -v n="$name" '$1=="STEP" && $2==n {print $3}' "$out/client.log")
     if [[ $res == ok && $f != - ]] && ! cmp -s "$out/got-$f.txt" "$W/root/$f.txt"; then res=corrupt; fi
     [[ -z $res ]] && res=missing
     row+=" $name=$res"
     if [[ -n $ASSERT ]]; then
-      [[ $res == ok ]] && ok "$mode: $name (fw$([[ $name == before || $name == announce ]] && echo "$from" || echo "$to"))" || { bad "$mode: $name: $res"; debug "$mode"; }
+      [[ $res == ok ]] && ok "$mode: $name (fw$([[ $name == before || $name == announce || $name == idle-login ]] && echo "$from" || echo "$to"))" || { bad "$mode: $name: $res"; debug "$mode"; }
     fi
   done
   [[ $IMPL == ctlua* ]] && row+=" | sync: $synced; on fw$to: $(( $(grep -c "applied the peer's expect" "$W/ctlua$to.log") - exp0 )) expectations created, $(( $(grep -c "stored the peer's seqadj" "$W/ctlua$to.log") - seq0 )) adjustments received, $(( $(grep -c "took over the peer's sequence adjustment" "$W/ctlua$to.log") - took0 )) taken over"
-  [[ $IMPL == conntrackd ]] && row+=" | sync: $synced"
+  [[ $IMPL == conntrackd || $IMPL == kernel ]] && row+=" | sync: $synced"
+  row+="; fw$to dropped $(( $(inns "$TO" nft list chain inet filter forward | grep -o 'counter packets [0-9]*' | awk '{print $3}') - d0 )) packets after the failover"
   ROWS+=("$row")
 }
 # run_sip MODE FROM TO: a SIP call through FROM, media across the failover to TO.

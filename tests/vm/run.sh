@@ -121,7 +121,8 @@ apt_update() {
 
 packages=(qemu-system-x86 busybox-static kmod cpio xz-utils # the harness
           iproute2 nftables iptables conntrack python3-pyftpdlib curl tcpdump tftpd-hpa tftp-hpa  # the tests
-          ngircd sane-utils libsane1 samba samba-common-bin)  # the kernel twins (tests/e2e/kernel-twins.sh, broadcast.sh)
+          ngircd sane-utils libsane1 samba samba-common-bin  # the kernel twins (tests/e2e/kernel-twins.sh, broadcast.sh)
+          conntrackd nfct)  # the HA pair (tests/e2e/ha.sh: conntrackd sync, and its own FTP helper)
 installed=" $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${packages[@]}" 2>/dev/null \
   | awk '$1 == "ii" { printf "%s ", $2 }' || true)"
 missing=()

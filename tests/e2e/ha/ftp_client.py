@@ -6,9 +6,14 @@ Logs in to HOST through the active firewall, transfers a.txt (active when
 MODE is snat: the PORT rewrite changes the command's length; passive
 otherwise, which DNAT rewrites), then announces a data connection it does
 not open yet (PORT when MODE is plain or snat, PASV for dnat), writes
-WORKDIR/ready and waits for WORKDIR/failed-over. After the failover, on
-the same control connection: the announced data connection (RETR b.txt),
-a new passive (c.txt) and a new active (d.txt) transfer. Each step prints
+WORKDIR/ready and waits for WORKDIR/failed-over. Two more control
+connections are logged in and idle by then. After the failover: the
+announced data connection (RETR b.txt); on the idle connections, a
+passive transfer whose PASV is the connection's first command after the
+failover (the 227 reply is the first segment the new master sees from the
+server) and an active one whose PORT is; then on the first connection a
+new passive (c.txt) and a new active (d.txt) transfer (after TYPE I,
+which ftplib sends first). Each step prints
 "STEP name ok" or "STEP name FAIL reason"; the files are compared by the
 caller (WORKDIR/got-*).
 """
@@ -51,6 +56,19 @@ def announce():
 
 
 step("announce", announce)
+idle = []
+
+
+def login_idle():
+    for _ in range(2):
+        f = ftplib.FTP()
+        f.connect(host, 21, timeout=15)
+        f.login()
+        f.voidcmd("TYPE I")
+        idle.append(f)
+
+
+step("idle-login", login_idle)
 open(os.path.join(work, "ready"), "w").close()
 deadline = time.time() + 120
 while not os.path.exists(os.path.join(work, "failed-over")):
@@ -79,7 +97,29 @@ def pending_transfer():
     ftp.voidresp()
 
 
+def first_command(f, passive, name):
+    """RETR name on f, whose first command after the failover is PASV or PORT."""
+    if passive:
+        data = socket.create_connection(f.makepasv(), timeout=15)
+        f.sendcmd("RETR " + name)
+    else:
+        s = f.makeport()
+        f.sendcmd("RETR " + name)
+        s.settimeout(15)
+        data, _ = s.accept()
+    with open(os.path.join(work, "got-" + name), "wb") as out:
+        while True:
+            b = data.recv(8192)
+            if not b:
+                break
+            out.write(b)
+    data.close()
+    f.voidresp()
+
+
 step("pending", pending_transfer)
+step("first-pasv", lambda: first_command(idle[0], True, "e.txt"))
+step("first-port", lambda: first_command(idle[1], False, "f.txt"))
 step("passive", lambda: get(ftp, "c.txt", True))
 step("active", lambda: get(ftp, "d.txt", False))
 step("quit", ftp.quit)
