@@ -312,14 +312,14 @@ run_sip() {
   local mode=$1 from=$2 to=$3 out=$W/$1-sip peer=198.51.100.2
   mkdir -p "$out"; [[ $mode == dnat ]] && peer=192.0.2.254
   echo "--- $mode sip: call through fw$from at ${SECONDS}s"
+  local exp0=0
+  [[ $IMPL == ctlua* ]] && exp0=$(grep -c "applied the peer's expect" "$W/ctlua$to.log")
   inns "$SRV" "$PY" "$HA/sip_call.py" server "$out" 198.51.100.2 192.0.2.1 >"$out/server.log" 2>&1 &
   local spid=$!
   wait_for 60 sh -c "ip netns exec $SRV ss -lun | grep -q ':5060 '" || { bad "$mode sip: the SIP server did not start"; return; }
   inns "$CLI" "$PY" "$HA/sip_call.py" client "$out" 192.0.2.1 "$peer" >"$out/client.log" 2>&1 &
   local cpid=$!
   wait_for 60 test -e "$out/sip-ready" || { bad "$mode sip: the call did not get to the failover"; cat "$out/client.log" "$out/server.log"; kill $cpid $spid 2>/dev/null; return; }
-  local exp0=0
-  [[ $IMPL == ctlua* ]] && exp0=$(grep -c "applied the peer's expect" "$W/ctlua$to.log")
   wait_for 20 has_expect "$NS-fw$to" 17 || echo "    (no UDP expectation on fw$to before the failover)"
   activate "$NS-fw$to" "$NS-fw$from"
   touch "$out/sip-failed-over"
