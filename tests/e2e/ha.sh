@@ -20,8 +20,8 @@
 # dnat: the server behind 192.0.2.254), one FTP control connection through
 # the active firewall: a transfer before the failover (active under SNAT, so
 # the PORT rewrite changes the command's length; passive otherwise, DNAT
-# rewriting the 227), a data connection announced (PORT, or PASV under DNAT)
-# but not opened; failover; then on the other firewall the announced data
+# rewriting the 227), a data connection announced (PASV: after PORT the server
+# would connect at once) but not opened; failover; then on the other firewall the announced data
 # connection, a passive and an active transfer each on a connection idle
 # since before the failover (PASV or PORT is its first command after it),
 # and a new passive and active transfer on the first one. Then (ctlua only:

@@ -5,7 +5,7 @@
 Logs in to HOST through the active firewall, transfers a.txt (active when
 MODE is snat: the PORT rewrite changes the command's length; passive
 otherwise, which DNAT rewrites), then announces a data connection it does
-not open yet (PORT when MODE is plain or snat, PASV for dnat), writes
+not open yet (PASV: with PORT the server would connect at once), writes
 WORKDIR/ready and waits for WORKDIR/failed-over. Two more control
 connections are logged in and idle by then. After the failover: the
 announced data connection (RETR b.txt); on the idle connections, a
@@ -49,10 +49,7 @@ pending = {}
 
 
 def announce():
-    if mode == "dnat":
-        pending["addr"] = ftp.makepasv()  # PASV: 227 (rewritten by DNAT)
-    else:
-        pending["sock"] = ftp.makeport()  # PORT (rewritten by SNAT)
+    pending["addr"] = ftp.makepasv()  # 227 (rewritten by DNAT)
 
 
 step("announce", announce)
@@ -80,13 +77,8 @@ while not os.path.exists(os.path.join(work, "failed-over")):
 
 def pending_transfer():
     """RETR b.txt over the data connection announced before the failover."""
-    if "addr" in pending:
-        data = socket.create_connection(pending["addr"], timeout=15)
-        ftp.sendcmd("RETR b.txt")
-    else:
-        ftp.sendcmd("RETR b.txt")
-        pending["sock"].settimeout(15)
-        data, _ = pending["sock"].accept()
+    data = socket.create_connection(pending["addr"], timeout=15)
+    ftp.sendcmd("RETR b.txt")
     with open(os.path.join(work, "got-b.txt"), "wb") as f:
         while True:
             b = data.recv(8192)
