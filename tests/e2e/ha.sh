@@ -103,10 +103,11 @@ for f in a b c d e f; do head -c 3000 /dev/urandom | base64 > "$W/root/$f.txt"; 
 inns "$SRV" "$PY" -c '
 import sys, logging
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.handlers import FTPHandler, PassiveDTP
 from pyftpdlib.servers import FTPServer
 a = DummyAuthorizer(); a.add_anonymous(sys.argv[1])
 h = FTPHandler; h.authorizer = a; h.permit_foreign_addresses = False
+PassiveDTP.timeout = 600  # a PASV waits across the failover (30 s by default: less than a loaded host takes)
 logging.basicConfig(level=logging.WARNING)
 FTPServer(("0.0.0.0", 21), h).serve_forever()' "$W/root" >"$W/ftpd.log" 2>&1 &
 
