@@ -191,9 +191,10 @@ local function on_packet(pkt, conn)
   local verdict, counts
   -- pickup: a connection this helper has no state for (taken over from
   -- the other firewall of an HA pair, or kept across a daemon restart)
-  -- has its first segment in each direction examined, where the kernel
-  -- waits for a newline: commands come in whole segments. On a new
-  -- connection the first segment starts the stream, so a line.
+  -- has its first segment in each direction examined, as the kernel does
+  -- for a connection conntrackd created (NF_CT_FTP_SEQ_PICKUP): commands
+  -- come in whole segments. On a new connection the first segment starts
+  -- the stream, so a line.
   local first = options.get("pickup") and first_segment(st, dir)
   if first or after_nl(st, dir, seq) then
     verdict, counts = examine(pkt, conn, dir, n)
