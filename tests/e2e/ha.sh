@@ -42,8 +42,8 @@
 #   CTLUA_HA_HELPER=kernel ...      the kernel's nf_conntrack_ftp + nf_nat_ftp, with
 #     ExpectationSync on: recorded, what the sync loses for the kernel's helper.
 #   CTLUA_HA_HELPER=ctlua-nosync ... ctlua on both firewalls without [ha]'s
-#     sync channel (on_exit keep): recorded like conntrackd's, to show what
-#     the channel adds.
+#     sync channel (on_exit keep), conntrackd with ExpectationSync on:
+#     recorded like conntrackd's, to show what the channel adds.
 #   CTLUA_HA_MODES="snat" ...       only these modes (default: plain snat dnat)
 # Exit 0: passed. Output ends with "N passed, M failed".
 set -uo pipefail
@@ -126,7 +126,7 @@ Sync {
 		Checksum on
 	}
 	Options {
-		ExpectationSync $([[ $IMPL == conntrackd || $IMPL == kernel ]] && echo on || echo off)
+		ExpectationSync $([[ $IMPL == ctlua ]] && echo off || echo on)
 	}
 }
 General {
