@@ -75,18 +75,23 @@ while not os.path.exists(os.path.join(work, "failed-over")):
     time.sleep(0.05)
 
 
-def pending_transfer():
-    """RETR b.txt over the data connection announced before the failover."""
-    data = socket.create_connection(pending["addr"], timeout=15)
-    ftp.sendcmd("RETR b.txt")
-    with open(os.path.join(work, "got-b.txt"), "wb") as f:
+def receive(f, data, name):
+    """Stores what data carries as WORKDIR/got-name, then reads f's 226."""
+    with open(os.path.join(work, "got-" + name), "wb") as out:
         while True:
             b = data.recv(8192)
             if not b:
                 break
-            f.write(b)
+            out.write(b)
     data.close()
-    ftp.voidresp()
+    f.voidresp()
+
+
+def pending_transfer():
+    """RETR b.txt over the data connection announced before the failover."""
+    data = socket.create_connection(pending["addr"], timeout=15)
+    ftp.sendcmd("RETR b.txt")
+    receive(ftp, data, "b.txt")
 
 
 def first_command(f, passive, name):
@@ -99,14 +104,7 @@ def first_command(f, passive, name):
         f.sendcmd("RETR " + name)
         s.settimeout(15)
         data, _ = s.accept()
-    with open(os.path.join(work, "got-" + name), "wb") as out:
-        while True:
-            b = data.recv(8192)
-            if not b:
-                break
-            out.write(b)
-    data.close()
-    f.voidresp()
+    receive(f, data, name)
 
 
 step("pending", pending_transfer)
