@@ -97,7 +97,7 @@ func Run(ctx context.Context, opt Options) error {
 	for _, r := range runs {
 		for _, kh := range r.kernelHelpers() {
 			if err := register(kc, kh, cfg.HA != nil, log); err != nil {
-				cleanup(kc, runs, "delete", log)
+				cleanup(kc, runs, cfg.startupExit(), log)
 				return err
 			}
 			r.kernel = append(r.kernel, kh)
@@ -109,12 +109,12 @@ func Run(ctx context.Context, opt Options) error {
 			Observe: ha.observer()})
 		if err != nil {
 			stopQueues(runs)
-			cleanup(kc, runs, "delete", log)
+			cleanup(kc, runs, cfg.startupExit(), log)
 			return err
 		}
 		if err := q.Start(); err != nil {
 			stopQueues(runs)
-			cleanup(kc, runs, "delete", log)
+			cleanup(kc, runs, cfg.startupExit(), log)
 			return explainQueueError(err)
 		}
 		r.queue = q

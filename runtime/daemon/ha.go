@@ -43,6 +43,16 @@ func (c *Config) checkHA(bad func(field, format string, args ...any)) {
 	}
 }
 
+// startupExit is what a daemon that fails to start does with the kernel
+// helpers it registered so far: it deletes them, unless they are shared
+// with the other node of an HA pair.
+func (c *Config) startupExit() string {
+	if c.HA != nil {
+		return "keep"
+	}
+	return "delete"
+}
+
 // haNode is the daemon's end of the sync channel; nil without [ha], and
 // then its methods do nothing.
 type haNode struct{ *hasync.Node }

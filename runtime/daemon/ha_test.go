@@ -32,13 +32,13 @@ func TestParseHAConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Daemon.OnExit != tc.onExit || c.HA == nil {
+			if c.Daemon.OnExit != tc.onExit || c.HA == nil || c.startupExit() != "keep" {
 				t.Errorf("on_exit %q, ha %+v; want %q", c.Daemon.OnExit, c.HA, tc.onExit)
 			}
 		})
 	}
 	c, err := ParseConfig("c.toml", []byte(helper))
-	if err != nil || c.HA != nil || c.Daemon.OnExit != "delete" {
+	if err != nil || c.HA != nil || c.Daemon.OnExit != "delete" || c.startupExit() != "delete" {
 		t.Errorf("without [ha]: %+v, %v; want no HA and on_exit delete", c, err)
 	}
 }
