@@ -279,7 +279,10 @@ func register(kc *cthelper.Conn, h cthelper.Helper, shared bool, log *slog.Logge
 	if !errors.Is(err, syscall.EEXIST) {
 		return err
 	}
-	if err = kc.Update(h); err == nil {
+	if err = kc.Update(h); err == nil && shared {
+		log.Info("adopted kernel helper (the other node's, or left by an earlier run)", "name", h.Name, "l3", h.L3.String(), "queue", h.QueueNum)
+		return nil
+	} else if err == nil {
 		log.Info("updated kernel helper left by an earlier run", "name", h.Name, "l3", h.L3.String(), "queue", h.QueueNum)
 		return nil
 	}

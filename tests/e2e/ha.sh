@@ -192,7 +192,7 @@ CONF
     ip netns exec "$NS-fw$i" "$CTLUA" run --config "$W/ctlua$i.toml" >"$W/ctlua$i.log" 2>&1 &
     eval "CT$i=\$!"
     for _ in $(seq 150); do grep -q "ctlua running" "$W/ctlua$i.log" && break; sleep 0.1; done
-    grep -q "ctlua running" "$W/ctlua$i.log" && ok "ctlua on fw$i runs ($(grep -o 'registered kernel helper\|updated kernel helper' "$W/ctlua$i.log" | head -1))" \
+    grep -q "ctlua running" "$W/ctlua$i.log" && ok "ctlua on fw$i runs ($(grep -o 'registered kernel helper\|adopted kernel helper\|updated kernel helper' "$W/ctlua$i.log" | head -1))" \
       || { cat "$W/ctlua$i.log"; die "ctlua on fw$i did not start"; }
   done
   "$CTLUA" helpers >"$W/helpers.txt" 2>&1
