@@ -279,11 +279,12 @@ func register(kc *cthelper.Conn, h cthelper.Helper, shared bool, log *slog.Logge
 	if !errors.Is(err, syscall.EEXIST) {
 		return err
 	}
-	if err = kc.Update(h); err == nil && shared {
-		log.Info("adopted kernel helper (the other node's, or left by an earlier run)", "name", h.Name, "l3", h.L3.String(), "queue", h.QueueNum)
-		return nil
-	} else if err == nil {
-		log.Info("updated kernel helper left by an earlier run", "name", h.Name, "l3", h.L3.String(), "queue", h.QueueNum)
+	if err = kc.Update(h); err == nil {
+		msg := "updated kernel helper left by an earlier run"
+		if shared {
+			msg = "adopted kernel helper (the other node's, or left by an earlier run)"
+		}
+		log.Info(msg, "name", h.Name, "l3", h.L3.String(), "queue", h.QueueNum)
 		return nil
 	}
 	if !errors.Is(err, syscall.EBUSY) {
