@@ -45,22 +45,31 @@ func (n *Node) receive() {
 	}
 }
 
-// apply creates the expectation of m in the kernel. It returns false when
-// m's master is not there yet (conntrackd has not created it): m is to be
-// tried again.
+// apply creates (or removes) the expectation of m in the kernel. It
+// returns false when m's master is not there yet (conntrackd has not
+// created it): m is to be tried again.
 func (n *Node) apply(m *Message) bool {
 	conn := &engine.Conn{Orig: m.Master, Zone: m.Zone}
+	if m.Kind == KindUnexpect {
+		return n.done(m, n.cfg.Kernel.Unexpect(conn, m.Expect))
+	}
 	err := n.cfg.Kernel.Expect(conn, m.Expect)
 	if errors.Is(err, engine.ErrExpectClash) {
 		// Another master's expectation holds the tuple here, where the
 		// peer's kernel took this one: it is a copy of an expectation the
-		// peer no longer has (used, removed or replaced there; removals
-		// are not synced). The peer's is the live one.
+		// peer no longer has (used or expired there: only a helper's
+		// removals are synced). The peer's is the live one.
 		if uerr := n.cfg.Kernel.Unexpect(conn, m.Expect); uerr == nil {
 			n.replaced.Add(1)
 			err = n.cfg.Kernel.Expect(conn, m.Expect)
 		}
 	}
+	return n.done(m, err)
+}
+
+// done counts and logs the outcome of applying m; false means m waits for
+// its master.
+func (n *Node) done(m *Message, err error) bool {
 	switch {
 	case err == nil:
 		n.applied.Add(1)

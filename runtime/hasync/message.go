@@ -18,8 +18,9 @@ const MaxMessage = 8192
 
 // Message kinds.
 const (
-	KindExpect = "expect" // an expectation a helper created
-	KindSeqAdj = "seqadj" // a connection's sequence adjustment changed
+	KindExpect   = "expect"   // an expectation a helper created
+	KindUnexpect = "unexpect" // an expectation a helper removed
+	KindSeqAdj   = "seqadj"   // a connection's sequence adjustment changed
 )
 
 // A Message is one thing the peer must apply to its kernel.
@@ -30,7 +31,7 @@ type Message struct {
 	// expectation, its master) and Zone its conntrack zone.
 	Master engine.Tuple `json:"master"`
 	Zone   uint16       `json:"zone,omitempty"`
-	// Expect is the expectation, for KindExpect.
+	// Expect is the expectation, for KindExpect and KindUnexpect.
 	Expect *engine.Expectation `json:"expect,omitempty"`
 	// SeqAdj is the adjustment of both directions (indexed by
 	// engine.Direction), for KindSeqAdj.
@@ -74,7 +75,7 @@ func (m *Message) validate() error {
 		return fmt.Errorf("master: %w", err)
 	}
 	switch m.Kind {
-	case KindExpect:
+	case KindExpect, KindUnexpect:
 		if m.Expect == nil || m.SeqAdj != nil {
 			return errors.New("needs expect and no seqadj")
 		}
@@ -96,7 +97,7 @@ func (m *Message) validate() error {
 			return errors.New("a sequence adjustment needs a TCP connection")
 		}
 	default:
-		return fmt.Errorf("unknown kind %q: want %q or %q", m.Kind, KindExpect, KindSeqAdj)
+		return fmt.Errorf("unknown kind %q: want %q, %q or %q", m.Kind, KindExpect, KindUnexpect, KindSeqAdj)
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ func TestMessageRoundTrip(t *testing.T) {
 	for _, m := range []Message{
 		{V: Version, Kind: KindExpect, Master: master, Zone: 3, Expect: &natExpect},
 		{V: Version, Kind: KindSeqAdj, Master: master, SeqAdj: &adj},
+		{V: Version, Kind: KindUnexpect, Master: master, Expect: &natExpect},
 	} {
 		b, err := m.Encode()
 		if err != nil {
@@ -63,6 +64,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"icmp", `{"v":1,"kind":"seqadj","master":{"Src":"192.0.2.1","Dst":"192.0.2.2","Proto":1},"seqadj":[{},{}]}`, "protocol must be"},
 		{"families", `{"v":1,"kind":"seqadj","master":{"Src":"192.0.2.1","Dst":"2001:db8::1","Proto":6},"seqadj":[{},{}]}`, "different families"},
 		{"no expect", `{"v":1,"kind":"expect",` + ok + `}`, "needs expect"},
+		{"unexpect without expect", `{"v":1,"kind":"unexpect",` + ok + `}`, "needs expect"},
 		{"seqadj udp", `{"v":1,"kind":"seqadj","master":{"Src":"192.0.2.1","Dst":"192.0.2.2","Proto":17},"seqadj":[{},{}]}`, "needs a TCP"},
 		{"expect family", `{"v":1,"kind":"expect",` + ok + `,"expect":{"Tuple":{"Dst":"2001:db8::1","Proto":6}}}`, "different families"},
 		{"nat dir", `{"v":1,"kind":"expect",` + ok + `,"expect":{"Tuple":{"Dst":"192.0.2.1","Proto":6},"NAT":{"Dir":7}}}`, "nat.dir"},

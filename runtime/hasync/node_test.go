@@ -23,8 +23,15 @@ type fakeKernel struct {
 	adj     map[engine.Direction]nfq.SeqAdjust
 	adjLog  []nfq.SeqAdjust
 	// stale holds a tuple another master's expectation holds.
-	stale   *engine.Tuple
-	removed int
+	stale     *engine.Tuple
+	removed   int
+	unexpects []engine.Tuple
+}
+
+func (k *fakeKernel) Expectations(*engine.Conn) ([]engine.Expectation, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]engine.Expectation(nil), k.expects...), nil
 }
 
 func (k *fakeKernel) gone() bool {
@@ -55,6 +62,7 @@ func (k *fakeKernel) Unexpect(_ *engine.Conn, e *engine.Expectation) error {
 		k.stale = nil
 		k.removed++
 	}
+	k.unexpects = append(k.unexpects, e.Tuple)
 	return nil
 }
 
@@ -178,6 +186,34 @@ func TestNodeExpecterSendsInserted(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if n, _, _ := k.snapshot(); n != 1 {
 		t.Errorf("peer got %d expectations, want 1 (only the one the kernel took)", n)
+	}
+}
+
+func TestNodeSyncsRemovals(t *testing.T) {
+	k := &fakeKernel{}
+	a, _ := pair(t, k)
+	inner := &fakeKernel{}
+	x, ok := a.Expecter(inner).(engine.ExpectRemover)
+	if !ok {
+		t.Fatal("the wrapper of an ExpectRemover cannot remove: expect.remove would fail in HA mode")
+	}
+	c := &engine.Conn{Orig: master}
+	if err := x.Expect(c, &natExpect); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := x.Expectations(c); len(got) != 1 {
+		t.Fatalf("listed %d expectations, want 1", len(got))
+	}
+	if err := x.Unexpect(c, &natExpect); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the removal on the peer", func() bool {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return len(k.expects) == 1 && len(k.unexpects) == 1 && k.unexpects[0] == natExpect.Tuple
+	})
+	if _, ok := a.Expecter(&expecter{}).(engine.ExpectRemover); ok {
+		t.Error("the wrapper of a plain Expecter claims to remove")
 	}
 }
 

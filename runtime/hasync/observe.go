@@ -111,8 +111,16 @@ func (n *Node) sendExpect(master *engine.Conn, e *engine.Expectation) {
 
 // Expecter wraps the engine's expecter: an expectation a script inserts at
 // once (expect.insert, expect.hunt) is sent to the peer once the kernel
-// took it.
-func (n *Node) Expecter(inner engine.Expecter) engine.Expecter { return &expecter{n: n, inner: inner} }
+// took it. When inner can also list and remove expectations
+// (engine.ExpectRemover), so can the wrapper, and a removal
+// (expect.remove) is sent to the peer too.
+func (n *Node) Expecter(inner engine.Expecter) engine.Expecter {
+	x := &expecter{n: n, inner: inner}
+	if r, ok := inner.(engine.ExpectRemover); ok {
+		return &remover{expecter: x, r: r}
+	}
+	return x
+}
 
 type expecter struct {
 	n     *Node
@@ -124,5 +132,24 @@ func (x *expecter) Expect(master *engine.Conn, e *engine.Expectation) error {
 		return err
 	}
 	x.n.sendExpect(master, e)
+	return nil
+}
+
+type remover struct {
+	*expecter
+	r engine.ExpectRemover
+}
+
+func (x *remover) Expectations(master *engine.Conn) ([]engine.Expectation, error) {
+	return x.r.Expectations(master)
+}
+
+func (x *remover) Unexpect(master *engine.Conn, e *engine.Expectation) error {
+	if err := x.r.Unexpect(master, e); err != nil {
+		return err
+	}
+	u := *e
+	u.NAT = nil
+	x.n.queue(Message{Kind: KindUnexpect, Master: unmapped(master.Orig), Zone: master.Zone, Expect: &u})
 	return nil
 }
