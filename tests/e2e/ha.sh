@@ -253,6 +253,7 @@ debug() {
     echo "--- debug fw$i: conntrack"; inns "$NS-fw$i" conntrack -L 2>/dev/null | grep -v 'dport=3780\|dport=7000' | head -20 | sed 's/^/    /'
     echo "--- debug fw$i: expectations"; inns "$NS-fw$i" conntrack -L expect 2>/dev/null | sed 's/^/    /'
     echo "--- debug fw$i: ctlua log"; grep -v 'level=DEBUG msg="ha sync: \(applied\|stored\)' "$W/ctlua$i.log" 2>/dev/null | tail -25 | sed 's/^/    /'
+    echo "--- debug fw$i: removals synced"; grep -E "unexpect|udp.*:5060" "$W/ctlua$i.log" 2>/dev/null | grep -v "ha sync: applied the peer.s expect\"" | tail -12 | cut -c1-300 | sed "s/^/    /"
   done
   echo "--- debug: ftpd"; tail -10 "$W/ftpd.log" | sed 's/^/    /'
 }
@@ -318,7 +319,12 @@ run_sip() {
   inns "$SRV" "$PY" "$HA/sip_call.py" server "$out" 198.51.100.2 192.0.2.1 >"$out/server.log" 2>&1 &
   local spid=$!
   wait_for 60 sh -c "ip netns exec $SRV ss -lun | grep -q ':5060 '" || { bad "$mode sip: the SIP server did not start"; return; }
-  inns "$CLI" "$PY" "$HA/sip_call.py" client "$out" 192.0.2.1 "$peer" >"$out/client.log" 2>&1 &
+  # alice's SIP port differs per mode: a DNAT'ed call from the port of an
+  # earlier direct one (its connection still alive) would have the same
+  # reply tuple, and the kernel would move it to another port.
+  local sport=5062
+  case $mode in snat) sport=5064 ;; dnat) sport=5066 ;; esac
+  inns "$CLI" "$PY" "$HA/sip_call.py" client "$out" 192.0.2.1 "$peer" $sport >"$out/client.log" 2>&1 &
   local cpid=$!
   wait_for 60 test -e "$out/sip-ready" || { bad "$mode sip: the call did not get to the failover"; cat "$out/client.log" "$out/server.log"; kill $cpid $spid 2>/dev/null; return; }
   wait_for 20 has_expect "$NS-fw$to" 17 || echo "    (no UDP expectation on fw$to before the failover)"

@@ -1,8 +1,8 @@
 """A SIP call whose media crosses a firewall failover, for tests/e2e/ha.sh.
 
-    sip_call.py client|server WORKDIR ME PEER
+    sip_call.py client|server WORKDIR ME PEER [SIPPORT]
 
-alice (client, SIP from 5062, media on 40000) calls bob (server, 5060,
+alice (client, SIP from SIPPORT, default 5062, media on 40000) calls bob (server, 5060,
 media on 31000) at PEER; bob answers. Before the failover bob's media
 reaches alice (a flow the INVITE's expectation let in). alice then writes
 WORKDIR/sip-ready and both wait for WORKDIR/sip-failed-over. After it:
@@ -20,6 +20,7 @@ import sys
 import time
 
 ROLE, WORK, ME, PEER = sys.argv[1:5]
+SIPPORT = int(sys.argv[5]) if len(sys.argv) > 5 else 5062
 TIMEOUT = 20
 
 
@@ -93,11 +94,11 @@ def wait_file(name):
 
 
 def client():
-    s, m = sock(5062), sock(40000)
+    s, m = sock(SIPPORT), sock(40000)
     call_id, tag = "%x@ha" % random.getrandbits(32), "%x" % random.getrandbits(32)
-    h = ["Via: SIP/2.0/UDP %s:5062;branch=z9hG4bK%x;rport" % (ME, random.getrandbits(32)), "Max-Forwards: 70",
+    h = ["Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK%x;rport" % (ME, SIPPORT, random.getrandbits(32)), "Max-Forwards: 70",
          "From: <sip:alice@%s>;tag=%s" % (ME, tag), "To: <sip:bob@%s>" % PEER, "Call-ID: " + call_id]
-    s.sendto(message("INVITE sip:bob@%s:5060 SIP/2.0" % PEER, h + ["CSeq: 1 INVITE", "Contact: <sip:alice@%s:5062>" % ME],
+    s.sendto(message("INVITE sip:bob@%s:5060 SIP/2.0" % PEER, h + ["CSeq: 1 INVITE", "Contact: <sip:alice@%s:%d>" % (ME, SIPPORT)],
                      sdp(40000)), (PEER, 5060))
     text, _ = recv(s, "INVITE")
     totag = header(text, "To")
