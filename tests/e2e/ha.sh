@@ -242,7 +242,9 @@ wait_for() {
   until "$@" >/dev/null 2>&1; do (( SECONDS >= end )) && return 1; sleep 0.2; done
 }
 has_master() { inns "$1" conntrack -L -p tcp --dport 21 2>/dev/null | grep -q "sport=$2 "; }
-has_expect() { inns "$1" conntrack -L expect 2>/dev/null | grep -q "proto=${2:-6} "; }  # FW [L4 NUMBER]
+# has_expect FW L4 SPORT: an expectation of the master from the client's
+# port SPORT (leftovers of earlier connections do not count).
+has_expect() { inns "$1" conntrack -L expect 2>/dev/null | grep -qE "^[0-9]+ proto=$2 .*master-src=[^ ]+ master-dst=[^ ]+ sport=$3 "; }
 logged() { [[ $(grep -c "$2" "$W/ctlua$1.log") -gt ${3:-0} ]]; }  # N PATTERN [MORE-THAN]
 
 # debug MODE: the state of both firewalls, once per mode.
@@ -274,13 +276,13 @@ run_mode() { # MODE FROM TO (firewall numbers)
   inns "$CLI" "$PY" "$HA/ftp_client.py" "$out" "$host" "$mode" >"$out/client.log" 2>&1 &
   local cpid=$!
   wait_for 60 test -e "$out/ready" || { bad "$mode: the client did not get to the failover"; cat "$out/client.log"; kill $cpid 2>/dev/null; return; }
-  local sport; sport=$(inns "$CLI" ss -tn state established "( dport = :21 )" | awk 'NR==2{split($3,a,":"); print a[2]}')
+  local sport; sport=$(cat "$out/sport")  # the first control connection's port
   # The backup must have what the failover needs: the master (conntrackd),
   # the announced data connection's expectation (ctlua's sync, or
   # conntrackd's ExpectationSync) and, under SNAT, the sequence adjustment.
   local synced="master"
   wait_for 30 has_master "$TO" "$sport" || synced="no master"
-  wait_for 20 has_expect "$TO" && synced+=", expectation" || synced+=", no expectation"
+  wait_for 20 has_expect "$TO" 6 "$sport" && synced+=", expectation" || synced+=", no expectation"
   if [[ $IMPL == ctlua && $mode != plain ]]; then
     wait_for 20 logged "$to" "stored the peer's seqadj" "$seq0" && synced+=", seqadj" || synced+=", no seqadj"
   fi
@@ -327,7 +329,7 @@ run_sip() {
   inns "$CLI" "$PY" "$HA/sip_call.py" client "$out" 192.0.2.1 "$peer" $sport >"$out/client.log" 2>&1 &
   local cpid=$!
   wait_for 60 test -e "$out/sip-ready" || { bad "$mode sip: the call did not get to the failover"; cat "$out/client.log" "$out/server.log"; kill $cpid $spid 2>/dev/null; return; }
-  wait_for 20 has_expect "$NS-fw$to" 17 || echo "    (no UDP expectation on fw$to before the failover)"
+  wait_for 20 has_expect "$NS-fw$to" 17 "$sport" || echo "    (no expectation of the call on fw$to before the failover)"
   activate "$NS-fw$to" "$NS-fw$from"
   touch "$out/sip-failed-over"
   wait $cpid; wait $spid

@@ -42,6 +42,8 @@ def get(ftp, name, passive):
 
 ftp = ftplib.FTP()
 ftp.connect(host, 21, timeout=15)
+with open(os.path.join(work, "sport"), "w") as f:  # the caller finds the connection by it
+    f.write(str(ftp.sock.getsockname()[1]))
 ftp.login()
 step("before", lambda: get(ftp, "a.txt", mode != "snat"))
 
