@@ -329,6 +329,7 @@ run_sip() {
   local cpid=$!
   wait_for 60 test -e "$out/sip-ready" || { bad "$mode sip: the call did not get to the failover"; cat "$out/client.log" "$out/server.log"; kill $cpid $spid 2>/dev/null; return; }
   wait_for 20 has_expect "$NS-fw$to" 17 "$sport" || echo "    (no expectation of the call on fw$to before the failover)"
+  inns "$NS-fw$to" conntrack -L expect 2>/dev/null | grep "proto=17" | sed 's/^/    fw'"$to"' expect: /' 
   activate "$NS-fw$to" "$NS-fw$from"
   touch "$out/sip-failed-over"
   wait $cpid; wait $spid
