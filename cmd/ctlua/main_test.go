@@ -79,7 +79,7 @@ func TestReplayOptionAndPort(t *testing.T) {
 		t.Errorf("--port 2121 should hide port 21 from the helper: status %d %s\n%s", st, errOut, out)
 	}
 	_, errOut, st = ctlua("replay", "--option", "nope=1", "../../scripts/ftp/helper.lua", "../../scripts/ftp/testdata/ipv4-port.pcap")
-	if st != exitUsage || !strings.Contains(errOut, "declares no such option (declared: loose)") {
+	if st != exitUsage || !strings.Contains(errOut, "declares no such option (declared: loose, pickup)") {
 		t.Errorf("unknown option: status %d %s", st, errOut)
 	}
 }

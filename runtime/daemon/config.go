@@ -17,6 +17,8 @@ import (
 type Config struct {
 	Daemon  DaemonConfig   `toml:"daemon"`
 	Helpers []HelperConfig `toml:"helper"`
+	// HA, when set, makes the daemon a node of an HA pair (ha.go).
+	HA *HAConfig `toml:"ha"`
 
 	file string
 }
@@ -166,6 +168,7 @@ func ParseConfig(file string, b []byte) (*Config, error) {
 		key := field[strings.LastIndex(field, ".")+1:]
 		errs = append(errs, &ConfigError{File: file, Line: keyLine(b, key), Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
+	c.checkHA(bad) // before on_exit: [ha] makes "keep" the default
 	oneOf(bad, "daemon.on_exit", &c.Daemon.OnExit, "delete", "delete", "disable", "keep")
 	switch c.Daemon.LogLevel {
 	case "", "debug", "info", "warn", "error":

@@ -122,8 +122,10 @@ func (r *helperRun) kernelHelpers() []cthelper.Helper {
 }
 
 // register creates a kernel helper, or updates one left by an earlier run
-// when its layout allows, or replaces it.
-func register(kc *cthelper.Conn, h cthelper.Helper, log *slog.Logger) error {
+// when its layout allows, or replaces it. In an HA pair (shared) the
+// helper may be the other node's, which is adopted when its layout is the
+// same and never replaced.
+func register(kc *cthelper.Conn, h cthelper.Helper, shared bool, log *slog.Logger) error {
 	err := kc.Create(h)
 	if err == nil {
 		log.Info("registered kernel helper", "name", h.Name, "l3", h.L3.String(), "queue", h.QueueNum)
@@ -133,11 +135,18 @@ func register(kc *cthelper.Conn, h cthelper.Helper, log *slog.Logger) error {
 		return err
 	}
 	if err = kc.Update(h); err == nil {
-		log.Info("updated kernel helper left by an earlier run", "name", h.Name, "l3", h.L3.String(), "queue", h.QueueNum)
+		msg := "updated kernel helper left by an earlier run"
+		if shared {
+			msg = "adopted kernel helper (the other node's, or left by an earlier run)"
+		}
+		log.Info(msg, "name", h.Name, "l3", h.L3.String(), "queue", h.QueueNum)
 		return nil
 	}
 	if !errors.Is(err, syscall.EBUSY) {
 		return err
+	}
+	if shared {
+		return fmt.Errorf("ha: kernel helper %s (%s) is registered with another layout (policies, private size) by the other node or an older version: run the same script on both nodes: %w", h.Name, h.L3, err)
 	}
 	log.Warn("kernel helper of an earlier run has another layout: deleting it (its connections lose the helper)", "name", h.Name, "error", err)
 	if err := kc.Delete(h.Name, h.L3, h.L4); err != nil {
@@ -242,8 +251,8 @@ func cleanup(kc *cthelper.Conn, runs []*helperRun, onExit string, log *slog.Logg
 // forgetDestroyed drops the per-connection state of every connection the
 // kernel destroys, as ctnetlink reports it, until ctx is done. Without
 // events (a failed socket), states still go by idle time and eviction.
-func forgetDestroyed(ctx context.Context, e *engine.Engine, log *slog.Logger) {
-	if err := nfq.ListenDestroyed(ctx, 0, e.Forget); err != nil {
+func forgetDestroyed(ctx context.Context, forget func(engine.ConnKey), log *slog.Logger) {
+	if err := nfq.ListenDestroyed(ctx, 0, forget); err != nil {
 		log.Error("no conntrack destroy events: per-connection state is dropped on idle time and eviction only", "error", err)
 	}
 }

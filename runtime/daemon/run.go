@@ -23,6 +23,7 @@ type node struct {
 	e    *engine.Engine
 	obs  *observer
 	kc   *cthelper.Conn
+	ha   *haNode // the HA pair's sync channel; nil without [ha]
 	runs []*helperRun
 	// reloadMu serialises reloads: SIGHUP, the watcher and the control
 	// socket.
@@ -50,7 +51,8 @@ func Run(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
-	go forgetDestroyed(ctx, n.e, n.log)
+	go forgetDestroyed(ctx, func(k engine.ConnKey) { n.e.Forget(k); n.ha.forget(k) }, n.log)
+	n.ha.run(ctx)
 	releaseMemory()
 	n.log.Info("ctlua running", "helpers", len(n.runs), "workers", n.e.Workers())
 	if opt.Ready != nil {
@@ -81,8 +83,11 @@ func (n *node) open() error {
 	if n.exp, err = nfq.DialExpecter(0); err != nil {
 		return fmt.Errorf("kernel check: %w", err)
 	}
+	if n.ha, err = startHA(n.cfg, n.exp, n.log); err != nil {
+		return err
+	}
 	n.e, err = engine.New(engine.Config{Workers: n.cfg.Daemon.Workers, Budget: n.cfg.Daemon.Budget.Duration,
-		Modules: n.opt.Modules, Conntrack: n.ct, Expecter: n.exp, Logger: n.log})
+		Modules: n.opt.Modules, Conntrack: n.ct, Expecter: n.ha.expecter(n.exp), Logger: n.log})
 	if err != nil {
 		return err
 	}
@@ -126,8 +131,8 @@ func (n *node) loadAll() error {
 
 // start registers the kernel helpers, binds and starts the queues and
 // lets the operator serve (rules, user switch, readiness). On an error
-// it undoes what it did. It returns the channel the queues' receive
-// errors arrive on.
+// it undoes what it did (but keeps the helpers an HA pair shares). It
+// returns the channel the queues' receive errors arrive on.
 func (n *node) start() (<-chan error, error) {
 	var err error
 	if n.kc, err = cthelper.Dial(nil); err != nil {
@@ -135,8 +140,8 @@ func (n *node) start() (<-chan error, error) {
 	}
 	for _, r := range n.runs {
 		for _, kh := range r.kernelHelpers() {
-			if err := register(n.kc, kh, n.log); err != nil {
-				cleanup(n.kc, n.runs, "delete", n.log)
+			if err := register(n.kc, kh, n.cfg.HA != nil, n.log); err != nil {
+				cleanup(n.kc, n.runs, n.cfg.startupExit(), n.log)
 				return nil, err
 			}
 			r.kernel = append(r.kernel, kh)
@@ -144,7 +149,7 @@ func (n *node) start() (<-chan error, error) {
 	}
 	if err := n.bindQueues(); err != nil {
 		stopQueues(n.runs)
-		cleanup(n.kc, n.runs, "delete", n.log)
+		cleanup(n.kc, n.runs, n.cfg.startupExit(), n.log)
 		return nil, err
 	}
 	errc := make(chan error, len(n.runs))
@@ -158,7 +163,7 @@ func (n *node) start() (<-chan error, error) {
 	if err := n.op.serving(n.runs); err != nil {
 		n.op.stopping()
 		stopQueues(n.runs)
-		cleanup(n.kc, n.runs, "delete", n.log)
+		cleanup(n.kc, n.runs, n.cfg.startupExit(), n.log)
 		return nil, err
 	}
 	return errc, nil
@@ -168,7 +173,8 @@ func (n *node) start() (<-chan error, error) {
 func (n *node) bindQueues() error {
 	for _, r := range n.runs {
 		q, err := nfq.Open(n.e, nfq.Config{Queue: *r.cfg.Queue, Helper: r.name, MaxQueueLen: r.cfg.QueueLen,
-			FailOpen: r.cfg.FailOpen == nil || *r.cfg.FailOpen, Expecter: n.exp, Logger: n.log})
+			FailOpen: r.cfg.FailOpen == nil || *r.cfg.FailOpen, Expecter: n.exp, Logger: n.log,
+			Observe: n.ha.observer()})
 		if err != nil {
 			return err
 		}
@@ -257,5 +263,6 @@ func (n *node) stop() {
 			"seq_adjust_fixes", st.SeqAdjustFixes, "seq_adjust_fix_errors", st.SeqAdjustFixErrors,
 			"overflows", st.Overflows, "abandoned", st.Abandoned, "inline", st.Inline, "inline_runs", st.InlineRuns)
 	}
+	n.ha.logStats(n.log)
 	cleanup(n.kc, n.runs, n.cfg.Daemon.OnExit, n.log)
 }

@@ -48,6 +48,9 @@ type Config struct {
 	// seconds. Packets still unanswered then are left to the kernel,
 	// which drops them when the queue is unbound.
 	StopTimeout time.Duration
+	// Observe, if set, sees every decision before its verdict is sent
+	// (see Observer).
+	Observe Observer
 }
 
 // Stats are a queue's counters.
@@ -264,6 +267,7 @@ func (q *Queue) drain() {
 // handle runs the helper on j and appends its verdict message to b.
 func (q *Queue) handle(j *job, b []byte) []byte {
 	d := q.decision(j)
+	q.observe(j, &d)
 	var exp *engine.Expectation
 	if len(d.Expectations) > 0 {
 		exp = &d.Expectations[0]

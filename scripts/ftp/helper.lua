@@ -166,6 +166,19 @@ local function examine(pkt, conn, dir, n)
   return nil, true
 end
 
+-- first_segment reports whether this is the first segment with payload
+-- the helper sees in dir, and remembers that it saw one.
+local function first_segment(st, dir)
+  local seen = st.seen
+  if not seen then
+    seen = {}
+    st.seen = seen
+  end
+  if seen[dir] then return false end
+  seen[dir] = true
+  return true
+end
+
 local function on_packet(pkt, conn)
   local ctinfo = pkt:ctinfo()
   if ctinfo ~= "established" and ctinfo ~= "established_reply" then return end
@@ -176,7 +189,14 @@ local function on_packet(pkt, conn)
   local st = conn:state()
   local seq = pkt:seq()
   local verdict, counts
-  if after_nl(st, dir, seq) then
+  -- pickup: a connection this helper has no state for (taken over from
+  -- the other firewall of an HA pair, or kept across a daemon restart)
+  -- has its first segment in each direction examined, as the kernel does
+  -- for a connection conntrackd created (NF_CT_FTP_SEQ_PICKUP): commands
+  -- come in whole segments. On a new connection the first segment starts
+  -- the stream, so a line.
+  local first = options.get("pickup") and first_segment(st, dir)
+  if first or after_nl(st, dir, seq) then
     verdict, counts = examine(pkt, conn, dir, n)
   end
   if counts ~= false and pkt:byte(n) == 10 then -- ends in "\n"
@@ -191,7 +211,7 @@ return {
   l4 = "tcp",
   ports = { 21 },
   policies = { { name = "ftp", max_expected = 1, timeout = 300 } },
-  options = { loose = false },
+  options = { loose = false, pickup = false },
   payload_only = true, -- pure ACKs never enter Lua
   on_packet = on_packet,
 }

@@ -91,6 +91,24 @@ function Test_first_segment_is_not_examined(t)
   one(t, c:send("original", "PORT 192,0,2,1,4,2\r\n"))
 end
 
+function Test_pickup_examines_the_first_segment(t)
+  -- A connection taken over mid-stream (HA failover, daemon restart): the
+  -- helper has no state, the next command is in the first segment it sees.
+  local c = testing.load("helper.lua", { pickup = true }):conn(V4)
+  one(t, c:send("original", "PORT 192,0,2,1,4,1\r\n"))
+  local e = one(t, c:send("reply", "227 Entering Passive Mode (192,0,2,2,4,2)\r\n"))
+  t:eq(e.dport, 1026)
+  -- later segments only after a newline, as before
+  c:send("original", "NOOP")
+  t:eq(#c:send("original", "PORT 192,0,2,1,4,3\r\n").expectations, 0)
+end
+
+function Test_pickup_on_a_new_connection(t)
+  -- The greeting and USER are the first segments: nothing changes.
+  local c = session(V4, testing.load("helper.lua", { pickup = true }))
+  one(t, c:send("original", "PORT 192,0,2,1,4,1\r\n"))
+end
+
 function Test_command_not_at_line_start(t)
   local c = session(V4)
   c:send("original", "NOOP") -- no newline: the next segment continues a line

@@ -122,7 +122,7 @@ apt_update() {
 packages=(qemu-system-x86 busybox-static kmod cpio xz-utils # the harness
           iproute2 nftables iptables conntrack python3-pyftpdlib curl tcpdump tftpd-hpa tftp-hpa  # the tests
           ngircd sane-utils libsane1 samba samba-common-bin  # the kernel twins (tests/e2e/kernel-twins.sh, broadcast.sh)
-          conntrackd nfct  # conntrackd's helpers, the peer of its twins
+          conntrackd nfct  # conntrackd: the peer of its helpers' twins, and the HA pair's sync (tests/e2e/ha.sh)
           avahi-daemon dnsmasq-base isc-dhcp-client miniupnpd-nftables miniupnpc  # the multicast twins (tests/e2e/mcast.sh)
           rpcbind nfs-common)  # RPC (tests/e2e/rpc-tns.sh, tests/peers/conntrackd-rpc-tns.sh)
 installed=" $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${packages[@]}" 2>/dev/null \
