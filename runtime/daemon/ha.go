@@ -86,10 +86,23 @@ func (h *haNode) observer() nfq.Observer {
 	return h.Observe
 }
 
-func (h *haNode) run(ctx context.Context) {
-	if h != nil {
-		go h.Run(ctx)
+// run serves the sync channel, and follows the kernel's expectation
+// events so that the peer's copies go when this node's expectations go.
+func (h *haNode) run(ctx context.Context, log *slog.Logger) {
+	if h == nil {
+		return
 	}
+	go h.Run(ctx)
+	events, err := nfq.ListenExpectations(0)
+	if err != nil {
+		log.Error("ha: no expectation events: the peer's copies of used expectations stay until they expire", "error", err)
+		return
+	}
+	go func() {
+		if err := events.Run(ctx, h.Destroyed); err != nil {
+			log.Error("ha: expectation events stopped: the peer's copies of used expectations stay until they expire", "error", err)
+		}
+	}()
 }
 
 func (h *haNode) forget(k engine.ConnKey) {
@@ -105,5 +118,5 @@ func (h *haNode) logStats(log *slog.Logger) {
 	s := h.Stats()
 	log.Info("ha sync stats", "sent", s.Sent, "send_dropped", s.SendDropped, "send_errors", s.SendErrors,
 		"received", s.Received, "bad", s.Bad, "applied", s.Applied, "retried", s.Retried,
-		"failed", s.Failed, "expired", s.Expired, "expectations", s.ExpectationsFound, "taken_over", s.TakenOver, "replaced", s.Replaced)
+		"failed", s.Failed, "expired", s.Expired, "expectations", s.ExpectationsFound, "taken_over", s.TakenOver, "replaced", s.Replaced, "followed", s.Followed)
 }

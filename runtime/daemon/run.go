@@ -52,7 +52,7 @@ func Run(ctx context.Context, opt Options) error {
 		return err
 	}
 	go forgetDestroyed(ctx, func(k engine.ConnKey) { n.e.Forget(k); n.ha.forget(k) }, n.log)
-	n.ha.run(ctx)
+	n.ha.run(ctx, n.log)
 	releaseMemory()
 	n.log.Info("ctlua running", "helpers", len(n.runs), "workers", n.e.Workers())
 	if opt.Ready != nil {

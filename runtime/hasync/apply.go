@@ -51,7 +51,14 @@ func (n *Node) receive() {
 func (n *Node) apply(m *Message) bool {
 	conn := &engine.Conn{Orig: m.Master, Zone: m.Zone}
 	if m.Kind == KindUnexpect {
-		return n.done(m, n.cfg.Kernel.Unexpect(conn, m.Expect))
+		err := n.cfg.Kernel.Unexpect(conn, m.Expect)
+		if errors.Is(err, unix.ENOENT) {
+			// Nothing to remove: the copy expired here, or never came
+			// (a message of its master still waiting keeps the order:
+			// receive defers this one behind it).
+			err = nil
+		}
+		return n.done(m, err)
 	}
 	err := n.cfg.Kernel.Expect(conn, m.Expect)
 	if errors.Is(err, engine.ErrExpectClash) {

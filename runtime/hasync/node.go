@@ -51,6 +51,9 @@ type Stats struct {
 	// TakenOver counts the connections whose adjustment this node set at
 	// their first packet here.
 	TakenOver uint64
+	// Followed counts the removals sent because an expectation the peer
+	// holds a copy of went here (Destroyed).
+	Followed uint64
 }
 
 // A Node is one daemon's end of the sync channel.
@@ -67,11 +70,14 @@ type Node struct {
 	// the connection at its first packet here (takeOver).
 	adopted  map[key][2]nfq.SeqAdjust
 	nAdopted atomic.Int32
+	// sentExp holds the expectations sent to the peer, until they go
+	// here (Destroyed) or their time is up.
+	sentExp map[expKey]time.Time
 
 	sentN, dropped, sendErrs              atomic.Uint64
 	received, bad, applied, retried       atomic.Uint64
 	failed, expired, expectationsObserved atomic.Uint64
-	takenOver, replaced                   atomic.Uint64
+	takenOver, replaced, destroyedSent    atomic.Uint64
 	pendingMu                             sync.Mutex
 	pending                               []pending
 }
@@ -108,7 +114,8 @@ func Listen(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("hasync: listen on %s: %w", cfg.Listen, err)
 	}
 	return &Node{cfg: cfg, log: log, conn: c, peer: net.UDPAddrFromAddrPort(cfg.Peer),
-		out: make(chan Message, 1024), sent: map[key][2]nfq.SeqAdjust{}, adopted: map[key][2]nfq.SeqAdjust{}}, nil
+		out: make(chan Message, 1024), sent: map[key][2]nfq.SeqAdjust{}, adopted: map[key][2]nfq.SeqAdjust{},
+		sentExp: map[expKey]time.Time{}}, nil
 }
 
 // Stats returns the node's counters.
@@ -116,7 +123,7 @@ func (n *Node) Stats() Stats {
 	return Stats{Sent: n.sentN.Load(), SendDropped: n.dropped.Load(), SendErrors: n.sendErrs.Load(),
 		Received: n.received.Load(), Bad: n.bad.Load(), Applied: n.applied.Load(), Retried: n.retried.Load(),
 		Failed: n.failed.Load(), Expired: n.expired.Load(), ExpectationsFound: n.expectationsObserved.Load(),
-		TakenOver: n.takenOver.Load(), Replaced: n.replaced.Load()}
+		TakenOver: n.takenOver.Load(), Replaced: n.replaced.Load(), Followed: n.destroyedSent.Load()}
 }
 
 // Run sends and receives until ctx is done, then closes the socket.

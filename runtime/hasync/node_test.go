@@ -247,3 +247,35 @@ func TestNodeIgnoresStrangers(t *testing.T) {
 		t.Errorf("applied a stranger's message")
 	}
 }
+
+// TestNodeFollowsDestroyed: when an expectation the node sent goes in its
+// kernel (used, expired), the peer's copy is removed; the events of
+// expectations the node did not send (the copies it holds for the peer,
+// others' helpers) and of new expectations send nothing.
+func TestNodeFollowsDestroyed(t *testing.T) {
+	k := &fakeKernel{}
+	a, b := pair(t, k)
+	c := &engine.Conn{Orig: master}
+	a.Observe(c, [2]nfq.SeqAdjust{}, &engine.Decision{Expectations: []engine.Expectation{natExpect}})
+	eventually(t, "the copy on the peer", func() bool { n, _, _ := k.snapshot(); return n == 1 })
+	kx := nfq.KernelExpectation{Master: master, Tuple: natExpect.Tuple, Mask: natExpect.Mask, Helper: "ftp"}
+	a.Destroyed(nfq.ExpectEvent{New: true, Expectation: kx})
+	other := kx
+	other.Tuple.DstPort++
+	a.Destroyed(nfq.ExpectEvent{Expectation: other})
+	b.Destroyed(nfq.ExpectEvent{Expectation: kx}) // b's copy going: not echoed
+	a.Destroyed(nfq.ExpectEvent{Expectation: kx})
+	a.Destroyed(nfq.ExpectEvent{Expectation: kx}) // once only
+	eventually(t, "the removal on the peer", func() bool {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return len(k.unexpects) == 1 && k.unexpects[0] == natExpect.Tuple
+	})
+	time.Sleep(50 * time.Millisecond)
+	k.mu.Lock()
+	n := len(k.unexpects)
+	k.mu.Unlock()
+	if s := a.Stats(); n != 1 || s.Followed != 1 || b.Stats().Sent != 0 {
+		t.Errorf("peer removed %d, a followed %d, b sent %d; want 1, 1, 0", n, s.Followed, b.Stats().Sent)
+	}
+}

@@ -101,6 +101,7 @@ func (n *Node) Forget(k engine.ConnKey) {
 
 func (n *Node) sendExpect(master *engine.Conn, e *engine.Expectation) {
 	n.expectationsObserved.Add(1)
+	n.rememberSent(master, e)
 	x := *e
 	if x.NAT != nil {
 		nat := *x.NAT
