@@ -36,6 +36,7 @@ type node struct {
 // changes. When ctx is done it drains the queues and deletes, disables or
 // keeps the kernel helpers as configured, saying so in the log.
 func Run(ctx context.Context, opt Options) error {
+	noHugePages()
 	n := &node{opt: opt, cfg: opt.Config, log: opt.Logger}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)

@@ -40,10 +40,24 @@ type batch struct {
 	n    int
 }
 
+// newBatch maps a batch's buffers from the kernel rather than the Go
+// heap: the heap zeroes a reused span, which makes all of its 1.1 MB
+// resident at once, while a mapping's pages become resident only as the
+// kernel writes datagrams into them (a page or two per buffer for packets
+// of an Ethernet MTU; the daemon turns transparent huge pages off, see
+// runtime/daemon/memory.go). With fifteen helpers, one queue each, the
+// daemon's anonymous memory went from 37 MB to 30 MB. A batch is never unmapped: it lives as long as its
+// receive loop, and a deposed loop's last datagrams are read from it by
+// the next one; a queue has one batch, and one more per deposed loop.
 func newBatch() *batch {
 	b := &batch{}
+	mem, err := unix.Mmap(-1, 0, batchLen*msgBufLen, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	for i := range b.bufs {
-		b.bufs[i] = make([]byte, msgBufLen)
+		if err != nil { // no mapping: the heap will do
+			b.bufs[i] = make([]byte, msgBufLen)
+			continue
+		}
+		b.bufs[i] = mem[i*msgBufLen : (i+1)*msgBufLen : (i+1)*msgBufLen]
 	}
 	return b
 }
