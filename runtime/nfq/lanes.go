@@ -58,7 +58,6 @@ func (q *Queue) startLanes() {
 		go q.serve(l, 0)
 	}
 	go q.supervise()
-	q.startWriter()
 }
 
 // stopLanes closes the lanes: their goroutines end once the lanes are

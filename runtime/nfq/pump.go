@@ -226,9 +226,9 @@ func (q *Queue) enqueue(j *job, inline *[]byte) bool {
 		}
 	}
 	if l.inRout {
-		// An earlier packet of this lane is in the receive loop's
-		// verdicts: it must be written before the lane answers this one.
-		q.settle()
+		// An earlier packet of this lane waits in the receive loop's
+		// verdicts: it must leave before the lane answers this one.
+		q.flushOwn()
 	}
 	l.unanswered.Add(1)
 	if !q.handOver(l, j) {
@@ -298,6 +298,23 @@ func (q *Queue) answerOwn(l *lane, j *job, v engine.Verdict) {
 	q.verdicts.Add(1)
 	q.rdone++
 	q.recycle(j)
+}
+
+// flushOwn sends the receive loop's verdicts.
+func (q *Queue) flushOwn() {
+	if len(q.rout) == 0 {
+		return
+	}
+	q.write(q.rout)
+	q.rout = q.rout[:0]
+	for _, l := range q.lanes {
+		l.inRout = false
+	}
+	if q.rdone > 0 {
+		q.pending.Add(-int64(q.rdone))
+		q.busy.Add(-q.rdone)
+		q.rdone = 0
+	}
 }
 
 // write sends a datagram of verdicts.

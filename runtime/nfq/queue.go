@@ -109,13 +109,6 @@ type Queue struct {
 	// once per received batch.
 	rout  []byte
 	rdone int
-	// toWrite takes the receive loop's batches to the writer, which
-	// returns each buffer on spare once written; inFlight says one is
-	// with the writer, idle is the other when none is (writer.go).
-	toWrite  chan written
-	spare    chan []byte
-	inFlight bool
-	idle     []byte
 	// rest and restHead are what the receive loop has still to dispatch
 	// of its batch: the next datagrams, and the rest of the current one.
 	// The supervisor hands them to the next loop when it deposes one.
@@ -189,7 +182,6 @@ func newQueue(e *engine.Engine, cfg Config, out link) *Queue {
 		q.lanes = append(q.lanes, &lane{ch: make(chan *job, cfg.LaneLen), drained: make(chan struct{}, 1)})
 	}
 	q.free = make(chan *job, len(q.lanes)*cfg.LaneLen+batchLen)
-	q.toWrite, q.spare = make(chan written, 1), make(chan []byte, 1)
 	q.timer, q.laneWait = time.NewTimer(time.Hour), 2*e.Budget()
 	q.timer.Stop()
 	return q

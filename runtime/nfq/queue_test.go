@@ -24,7 +24,8 @@ type fakeLink struct {
 	sends    int
 	once     sync.Once
 	// slow, if set, is how long each send takes: the kernel's work on a
-	// write of verdicts (reinjecting the packets) happens in the writer.
+	// write of verdicts (reinjecting the packets) happens in the writing
+	// goroutine.
 	slow time.Duration
 }
 
@@ -95,7 +96,7 @@ func (f *fakeLink) count() int {
 // feed dispatches one datagram the way the pump does.
 func feed(q *Queue, d []byte) {
 	q.datagram(d, nil)
-	q.settle()
+	q.flushOwn()
 }
 
 // blockOnce's block() waits in Go, the first time, until release closes.
@@ -258,7 +259,7 @@ func TestPumpKeepsConnectionOrder(t *testing.T) {
 	}{
 		{"1 worker", 1, 0, false},
 		{"2 workers", 2, 0, false},
-		// Slow writes keep the receive loop's verdicts in flight while the
+		// Slow writes keep a lane's verdicts in flight while the receive
 		// loop goes on, and inline runs turned off and on again move
 		// connections between the loop and the lanes both ways.
 		{"2 workers, slow writes, inline flipping", 2, 100 * time.Microsecond, true},
