@@ -44,6 +44,24 @@ func nextAttr(b []byte) (typ uint16, val, rest []byte, err error) {
 	return typ, val, b[n:], nil
 }
 
+// An attrs walks the netlink attributes of a buffer without allocating:
+// next splits the first one off into typ and v, until the buffer is used
+// up or malformed (err).
+type attrs struct {
+	b   []byte
+	typ uint16
+	v   []byte
+	err error
+}
+
+func (a *attrs) next() bool {
+	if len(a.b) == 0 || a.err != nil {
+		return false
+	}
+	a.typ, a.v, a.b, a.err = nextAttr(a.b)
+	return a.err == nil
+}
+
 // decodeConn decodes the NFQA_CT attribute of a queued packet into a new
 // engine.Conn and the connection's TCP sequence adjustment per direction
 // (zero when the kernel has none). The conn aliases ct.
@@ -64,15 +82,14 @@ func decodeConn(family uint8, ct []byte) (*engine.Conn, [2]seqAdjust, error) {
 // adjustments.
 func decodeConnInto(c *engine.Conn, adj *[2]seqAdjust, ct []byte, helper string) error {
 	*c, *adj = engine.Conn{}, [2]seqAdjust{}
-	for b := ct; len(b) > 0; {
-		typ, v, rest, err := nextAttr(b)
-		if err != nil {
-			return fmt.Errorf("decode NFQA_CT: %w", err)
+	at := attrs{b: ct}
+	for at.next() {
+		if err := decodeCTAttr(c, adj, at.typ, at.v, helper); err != nil {
+			return fmt.Errorf("decode NFQA_CT attribute %d: %w", at.typ, err)
 		}
-		b = rest
-		if err := decodeCTAttr(c, adj, typ, v, helper); err != nil {
-			return fmt.Errorf("decode NFQA_CT attribute %d: %w", typ, err)
-		}
+	}
+	if at.err != nil {
+		return fmt.Errorf("decode NFQA_CT: %w", at.err)
 	}
 	return nil
 }
@@ -126,62 +143,51 @@ func be32(v []byte) (uint32, error) {
 
 // decodeTuple decodes CTA_TUPLE_IP and CTA_TUPLE_PROTO.
 func decodeTuple(t *engine.Tuple, b []byte) error {
-	for len(b) > 0 {
-		typ, v, rest, err := nextAttr(b)
-		if err != nil {
-			return err
-		}
-		b = rest
-		switch typ {
+	at := attrs{b: b}
+	for at.next() {
+		var err error
+		switch at.typ {
 		case ctaTupleIP:
-			err = decodeTupleIP(t, v)
+			err = decodeTupleIP(t, at.v)
 		case ctaTupleProto:
-			err = decodeTupleProto(t, v)
+			err = decodeTupleProto(t, at.v)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	return nil
+	return at.err
 }
 
 func decodeTupleIP(t *engine.Tuple, b []byte) error {
-	for len(b) > 0 {
-		typ, v, rest, err := nextAttr(b)
-		if err != nil {
-			return err
-		}
-		b = rest
+	at := attrs{b: b}
+	for at.next() {
+		typ, v := at.typ, at.v
+		var addr netip.Addr
 		switch {
 		case (typ == ctaIPv4Src || typ == ctaIPv4Dst) && len(v) == 4:
-			a := netip.AddrFrom4([4]byte(v))
-			if typ == ctaIPv4Src {
-				t.Src = a
-			} else {
-				t.Dst = a
-			}
+			addr = netip.AddrFrom4([4]byte(v))
 		case (typ == ctaIPv6Src || typ == ctaIPv6Dst) && len(v) == 16:
-			a := netip.AddrFrom16([16]byte(v)).Unmap()
-			if typ == ctaIPv6Src {
-				t.Src = a
-			} else {
-				t.Dst = a
-			}
+			addr = netip.AddrFrom16([16]byte(v)).Unmap()
 		case typ >= ctaIPv4Src && typ <= ctaIPv6Dst:
 			return errAttr
+		default:
+			continue
+		}
+		if typ == ctaIPv4Src || typ == ctaIPv6Src {
+			t.Src = addr
+		} else {
+			t.Dst = addr
 		}
 	}
-	return nil
+	return at.err
 }
 
 func decodeTupleProto(t *engine.Tuple, b []byte) error {
-	for len(b) > 0 {
-		typ, v, rest, err := nextAttr(b)
-		if err != nil {
-			return err
-		}
-		b = rest
-		switch typ {
+	at := attrs{b: b}
+	for at.next() {
+		v := at.v
+		switch at.typ {
 		case ctaProtoNum:
 			if len(v) < 1 {
 				return errAttr
@@ -191,26 +197,22 @@ func decodeTupleProto(t *engine.Tuple, b []byte) error {
 			if len(v) < 2 {
 				return errAttr
 			}
-			if typ == ctaProtoSrc {
+			if at.typ == ctaProtoSrc {
 				t.SrcPort = binary.BigEndian.Uint16(v)
 			} else {
 				t.DstPort = binary.BigEndian.Uint16(v)
 			}
 		}
 	}
-	return nil
+	return at.err
 }
 
 // decodeHelp decodes CTA_HELP: the helper's name (NUL-terminated) and its
 // private data.
 func decodeHelp(c *engine.Conn, b []byte, helper string) error {
-	for len(b) > 0 {
-		typ, v, rest, err := nextAttr(b)
-		if err != nil {
-			return err
-		}
-		b = rest
-		switch typ {
+	at := attrs{b: b}
+	for at.next() {
+		switch v := at.v; at.typ {
 		case ctaHelpName:
 			for len(v) > 0 && v[len(v)-1] == 0 {
 				v = v[:len(v)-1]
@@ -224,22 +226,18 @@ func decodeHelp(c *engine.Conn, b []byte, helper string) error {
 			c.Private = v
 		}
 	}
-	return nil
+	return at.err
 }
 
 // decodeSeqAdj decodes CTA_SEQ_ADJ_ORIG or CTA_SEQ_ADJ_REPLY.
 func decodeSeqAdj(s *seqAdjust, b []byte) error {
-	for len(b) > 0 {
-		typ, v, rest, err := nextAttr(b)
+	at := attrs{b: b}
+	for at.next() {
+		x, err := be32(at.v)
 		if err != nil {
 			return err
 		}
-		b = rest
-		x, err := be32(v)
-		if err != nil {
-			return err
-		}
-		switch typ {
+		switch at.typ {
 		case ctaSeqAdjPos:
 			s.Pos = x
 		case ctaSeqAdjBefore:
@@ -248,5 +246,5 @@ func decodeSeqAdj(s *seqAdjust, b []byte) error {
 			s.After = int32(x)
 		}
 	}
-	return nil
+	return at.err
 }

@@ -124,13 +124,9 @@ type queued struct {
 // parseQueued reads the attributes of an NFQNL_MSG_PACKET (after its
 // nfgenmsg) that the pump uses.
 func parseQueued(b []byte) (m queued, ok bool) {
-	for len(b) > 0 {
-		typ, v, rest, err := nextAttr(b)
-		if err != nil {
-			return m, false
-		}
-		b = rest
-		switch typ {
+	at := attrs{b: b}
+	for at.next() {
+		switch v := at.v; at.typ {
 		case nfqaPacketHdr:
 			if len(v) >= 4 {
 				m.id, m.hasID = binary.BigEndian.Uint32(v), true
@@ -145,7 +141,7 @@ func parseQueued(b []byte) (m queued, ok bool) {
 			}
 		}
 	}
-	return m, true
+	return m, at.err == nil
 }
 
 // packet takes one queued packet: it answers it at once when there is
