@@ -141,6 +141,8 @@ type job struct {
 	// first: its lane, the overflow path, the stuck-lane supervisor.
 	answered uint32
 	data     []byte
+	// decision is the engine's for the packet (handle).
+	decision engine.Decision
 }
 
 // Open opens the queue's netlink socket. Start binds it.
@@ -258,8 +260,12 @@ func (q *Queue) drain() {
 
 // handle runs the helper on j and appends its verdict message to b.
 func (q *Queue) handle(j *job, b []byte) []byte {
-	d := q.decision(j)
-	q.observe(j, &d)
+	// The decision lives in the job, which is on the heap already: the
+	// observer (a function value) would make a local one escape, an
+	// allocation per packet.
+	j.decision = q.decision(j)
+	d := &j.decision
+	q.observe(j, d)
 	var exp *engine.Expectation
 	if len(d.Expectations) > 0 {
 		exp = &d.Expectations[0]
@@ -278,7 +284,7 @@ func (q *Queue) handle(j *job, b []byte) []byte {
 		helper = q.cfg.Helper
 	}
 	fixed := q.fixSeqAdjust(j, d.Packet)
-	m, err := verdictMessage(q.cfg.Queue, family(&j.pkt), j.id, helper, &d, exp)
+	m, err := verdictMessage(q.cfg.Queue, family(&j.pkt), j.id, helper, d, exp)
 	if err != nil {
 		q.log.Error("cannot build verdict, accepting", "queue", q.cfg.Queue, "error", err)
 		if fixed {
