@@ -28,7 +28,7 @@ type observer struct {
 
 	e      *engine.Engine
 	runs   []*helperRun
-	reload func(*helperRun) error
+	reload func(...*helperRun) error
 
 	mu   sync.Mutex
 	last map[string]control.ReloadResult // by helper
@@ -76,8 +76,8 @@ func lookupGroup(name string) (int, error) {
 }
 
 // serve starts answering: the helpers are loaded and their queues bound.
-// reload reloads one helper and says why it did not load.
-func (o *observer) serve(runs []*helperRun, reload func(*helperRun) error) {
+// reload reloads helpers, recording each outcome with reloaded.
+func (o *observer) serve(runs []*helperRun, reload func(...*helperRun) error) {
 	o.runs, o.reload = runs, reload
 	if o.sock != nil {
 		o.sock.Serve(o)
@@ -125,23 +125,26 @@ func (o *observer) Status() control.Status {
 
 // Reload implements control.Backend: it reloads the named helper, or all.
 func (o *observer) Reload(name string) ([]control.ReloadResult, error) {
-	var out []control.ReloadResult
+	var sel []*helperRun
 	for _, r := range o.runs {
-		if name != "" && r.name != name {
-			continue
+		if name == "" || r.name == name {
+			sel = append(sel, r)
 		}
-		o.reload(r)
-		o.mu.Lock()
-		out = append(out, o.last[r.name])
-		o.mu.Unlock()
 	}
-	if len(out) == 0 {
+	if len(sel) == 0 {
 		var names []string
 		for _, r := range o.runs {
 			names = append(names, r.name)
 		}
 		return nil, fmt.Errorf("no helper %q (the daemon runs %v)", name, names)
 	}
+	o.reload(sel...)
+	out := make([]control.ReloadResult, 0, len(sel))
+	o.mu.Lock()
+	for _, r := range sel {
+		out = append(out, o.last[r.name])
+	}
+	o.mu.Unlock()
 	return out, nil
 }
 

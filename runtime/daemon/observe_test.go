@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -54,10 +55,14 @@ func observed(t *testing.T) (*observer, *helperRun, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(o.close)
-	o.serve([]*helperRun{r}, func(r *helperRun) error {
-		err := r.reload(e, nil, cfg, nil, log)
-		o.reloaded(r, err)
-		return err
+	o.serve([]*helperRun{r}, func(runs ...*helperRun) error {
+		var errs []error
+		for _, r := range runs {
+			err := r.reload(e, nil, cfg, nil, log)
+			o.reloaded(r, err)
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
 	})
 	return o, r, sock
 }

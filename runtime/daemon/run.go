@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -187,17 +188,23 @@ func (n *node) bindQueues() error {
 	return nil
 }
 
-// reload loads a new version of r's script, one reload at a time.
-func (n *node) reload(r *helperRun) error {
+// reload loads new versions of the scripts of runs, one reload at a time
+// (SIGHUP, the watcher and the control socket may ask at once), then
+// releases the garbage of the whole batch.
+func (n *node) reload(runs ...*helperRun) error {
 	n.reloadMu.Lock()
 	defer n.reloadMu.Unlock()
-	err := r.reload(n.e, n.kc, n.cfg, n.opt.Builtin, n.log)
-	if err != nil {
-		n.log.Error("reload failed, the running version stays", "helper", r.name, "error", err)
+	var errs []error
+	for _, r := range runs {
+		err := r.reload(n.e, n.kc, n.cfg, n.opt.Builtin, n.log)
+		if err != nil {
+			n.log.Error("reload failed, the running version stays", "helper", r.name, "error", err)
+			errs = append(errs, err)
+		}
+		n.obs.reloaded(r, err)
 	}
-	n.obs.reloaded(r, err)
 	releaseMemory()
-	return err
+	return errors.Join(errs...)
 }
 
 // watch reloads the scripts on disk when their files change, until ctx
@@ -238,9 +245,7 @@ func (n *node) serve(ctx context.Context, errc <-chan error) error {
 			return nil
 		case <-n.opt.Reload:
 			n.op.reloading()
-			for _, r := range n.runs {
-				n.reload(r)
-			}
+			n.reload(n.runs...)
 			n.op.reloaded()
 		case <-n.op.watchdog():
 			n.op.ping()
