@@ -33,45 +33,17 @@ func Watch(ctx context.Context, paths []string, debounce time.Duration, fn func(
 		return fmt.Errorf("watch: %w", err)
 	}
 	defer w.Close()
-	var dirs []string
-	for _, p := range paths {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return fmt.Errorf("watch %s: %w", p, err)
-		}
-		fi, err := os.Stat(abs)
-		if err != nil {
-			return fmt.Errorf("watch: %w", err)
-		}
-		if fi.IsDir() {
-			dirs = append(dirs, abs)
-		} else {
-			dirs = append(dirs, filepath.Dir(abs))
-		}
+	dirs, err := watchDirs(paths)
+	if err != nil {
+		return err
 	}
-	for _, d := range dedup(dirs) {
+	for _, d := range dirs {
 		if err := w.Add(d); err != nil {
 			return fmt.Errorf("watch %s: %w", d, err)
 		}
 	}
-	files := func() []string {
-		var fs []string
-		for _, p := range paths {
-			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-				m, _ := filepath.Glob(filepath.Join(p, "*.lua"))
-				fs = append(fs, m...)
-			} else {
-				fs = append(fs, p)
-			}
-		}
-		return dedup(fs)
-	}
 	hashes := map[string][32]byte{}
-	for _, f := range files() {
-		if b, err := os.ReadFile(f); err == nil {
-			hashes[f] = sha256.Sum256(b)
-		}
-	}
+	rescan(paths, hashes, nil)
 	timer := time.NewTimer(debounce)
 	timer.Stop()
 	for {
@@ -92,18 +64,63 @@ func Watch(ctx context.Context, paths []string, debounce time.Duration, fn func(
 			}
 			timer.Reset(debounce) // events were lost: rescan
 		case <-timer.C:
-			for _, f := range files() {
-				b, err := os.ReadFile(f)
-				if err != nil {
-					continue // mid-rename or deleted: the next event rescans
-				}
-				sum := sha256.Sum256(b)
-				if old, ok := hashes[f]; ok && old == sum {
-					continue
-				}
-				hashes[f] = sum
-				fn(f)
-			}
+			rescan(paths, hashes, fn)
+		}
+	}
+}
+
+// watchDirs returns the directories to watch for paths: a directory
+// itself, a file's parent.
+func watchDirs(paths []string) ([]string, error) {
+	var dirs []string
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, fmt.Errorf("watch %s: %w", p, err)
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return nil, fmt.Errorf("watch: %w", err)
+		}
+		if fi.IsDir() {
+			dirs = append(dirs, abs)
+		} else {
+			dirs = append(dirs, filepath.Dir(abs))
+		}
+	}
+	return dedup(dirs), nil
+}
+
+// scriptFiles lists the scripts paths name now: the files, and the *.lua
+// files of the directories.
+func scriptFiles(paths []string) []string {
+	var fs []string
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			m, _ := filepath.Glob(filepath.Join(p, "*.lua"))
+			fs = append(fs, m...)
+		} else {
+			fs = append(fs, p)
+		}
+	}
+	return dedup(fs)
+}
+
+// rescan records the SHA-256 of every script in hashes and calls fn (if
+// not nil) for each whose content is new or changed.
+func rescan(paths []string, hashes map[string][32]byte, fn func(path string)) {
+	for _, f := range scriptFiles(paths) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // mid-rename or deleted: the next event rescans
+		}
+		sum := sha256.Sum256(b)
+		if old, ok := hashes[f]; ok && old == sum {
+			continue
+		}
+		hashes[f] = sum
+		if fn != nil {
+			fn(f)
 		}
 	}
 }
