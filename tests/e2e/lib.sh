@@ -131,6 +131,9 @@ forward_filter() {
   printf '\t}\n}\n'
 }
 
+# scrape NAME: the daemon's metrics (127.0.0.1:9469 in the firewall
+# namespace $FW) into $W/NAME.prom.
+scrape() { inns "$FW" curl -sS --max-time 10 http://127.0.0.1:9469/metrics >"$W/$1.prom" 2>&1; }
 # metric NAME FILE: the value of a Prometheus sample (NAME with its
 # labels, as exposed) in a scraped FILE, 0 when absent.
 metric() { awk -v m="$1" '$1 == m { print $2; f=1 } END { if (!f) print 0 }' "$2"; }

@@ -60,8 +60,6 @@ start_ctlua "$FW"
 { "$CTLUA" rules --config "$W/ctlua.toml"; forward_filter "tcp dport 21 ct state new accept" "udp dport 69 ct state new accept"; } >"$W/rules.nft"
 inns "$FW" nft -f "$W/rules.nft" && ok "rules of both helpers and the dropping firewall load" || { bad "nft rejected the rules"; cat "$W/rules.nft"; }
 
-# metric NAME{LABELS} FILE: the sample's value in a scrape, or 0.
-scrape() { inns "$FW" curl -sS --max-time 10 http://127.0.0.1:9469/metrics >"$W/$1.prom" 2>&1; }
 scrape before && grep -q '^ctlua_packets_total{helper="ftp"}' "$W/before.prom" \
   && ok "metrics served on the firewall's 127.0.0.1:9469" || { bad "no metrics"; head -5 "$W/before.prom"; }
 

@@ -215,7 +215,6 @@ inns "$SCRATCH" nft delete table inet ctlua  # its ct helper objects pin the (gl
 if [[ -s $W/installed.nft ]] && diff -u "$W/printed-listed.nft" "$W/installed.nft" >"$W/rules.diff"; then
   ok "user: the installed table equals what ctlua rules prints ($(grep -c 'ct helper set' "$W/installed.nft") rules)"
 else bad "user: installed and printed rules differ"; cat "$W/rules.diff" "$W/installed.nft"; fi
-scrape() { inns "$FW" curl -sS --max-time 10 http://127.0.0.1:9469/metrics >"$W/$1.prom" 2>&1; }
 scrape before
 inns "$FW" "$CTLUA" expect --watch >"$W/watch.txt" 2>"$W/watch.err" &
 WPID=$!
