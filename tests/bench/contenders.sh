@@ -272,7 +272,10 @@ all_helpers_rss() {
   rss1=$(rss_kb "$PID")
   echo "bench: all helpers loaded: $(grep -E '^(Anonymous|Pss_File):' "/proc/$PID/smaps_rollup" | tr -s ' \n' ' ')"
   kill -HUP "$PID"
-  sleep 2
+  for _ in $(seq 300); do # up to 30 s: every script reloaded (or refused)
+    (($(grep -cE 'msg="(reloaded helper|reload failed)' "$W/all.log") >= ${#names[@]})) && break
+    sleep 0.1
+  done
   rss2=$(rss_kb "$PID")
   echo "bench: after a reload: $(grep -E '^(Anonymous|Pss_File):' "/proc/$PID/smaps_rollup" | tr -s ' \n' ' ')"
   kill "$PID"
