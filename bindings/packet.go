@@ -11,9 +11,11 @@ import (
 // holds the packet methods as functions (packet.find(pkt, s) is
 // pkt:find(s)) and reader(src [, init]) for reading strings with the same
 // reader.
-func openPacket(L *lua.LState, _ *engine.Session) lua.LValue {
+func openPacket(L *lua.LState, s *engine.Session) lua.LValue {
 	mt := L.NewTypeMetatable(engine.PacketType)
 	methods := L.SetFuncs(L.NewTable(), packetMethods)
+	lineStart := L.NewFunction(func(L *lua.LState) int { return packetLineStart(L, s) })
+	methods.RawSetString("line_start", lineStart)
 	L.SetField(mt, "__index", methods)
 	L.SetField(mt, "__tostring", L.NewFunction(func(L *lua.LState) int {
 		p := checkPacket(L, 1)
@@ -22,12 +24,37 @@ func openPacket(L *lua.LState, _ *engine.Session) lua.LValue {
 	}))
 	openReader(L)
 	mod := L.SetFuncs(L.NewTable(), packetMethods)
+	mod.RawSetString("line_start", lineStart)
 	// packet.reader(src [, init]) reads a string or a packet's payload.
 	mod.RawSetString("reader", L.NewFunction(func(L *lua.LState) int {
 		b := CheckBytes(L, 1)
 		return pushReader(L, b, Offset(len(b), optInt(L, 2, 1)))
 	}))
 	return mod
+}
+
+// packetLineStart is pkt:line_start(): true when the segment starts
+// right after a newline of its direction, false when it continues a line,
+// nil when no segment of its direction has ended a line yet. Only a helper
+// that declared lines has the engine track them.
+func packetLineStart(L *lua.LState, s *engine.Session) int {
+	p := checkPacket(L, 1)
+	c := call(L, s, "pkt:line_start")
+	switch {
+	case c.Packet != p:
+		L.RaiseError("pkt:line_start: pkt is not the packet being handled")
+	case !c.Helper.Spec.Lines:
+		L.RaiseError("pkt:line_start: the helper does not track lines (declare lines = true)")
+	}
+	switch c.Line {
+	case engine.LineStart:
+		L.Push(lua.LTrue)
+	case engine.LineInside:
+		L.Push(lua.LFalse)
+	default:
+		L.Push(lua.LNil)
+	}
+	return 1
 }
 
 // checkPacket returns the packet argument n.

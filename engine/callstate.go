@@ -26,6 +26,9 @@ func (w *worker) state(L *lua.LState, c *Call) *lua.LTable {
 		cs = states.add(k, L.NewTable(), h.Version, now)
 	}
 	states.touched = cs
+	if cs.tbl == nil { // added for line tracking
+		cs.tbl, cs.version = L.NewTable(), h.Version
+	}
 	if cs.version != h.Version {
 		cs.version = h.Version
 		cs.tbl = w.migrate(L, c, cs.tbl)

@@ -208,8 +208,9 @@ func (e *Engine) Shard(c *Conn) int {
 
 // Handle runs helper name on one packet of connection c and returns the
 // decision. It always returns a decision: for an unknown helper, the
-// packet is accepted and Err says why. A packet without payload for a
-// PayloadOnly helper is accepted without running it (Stats.Skipped).
+// packet is accepted and Err says why. A packet the helper declared it
+// does not need (payload_only, match, lines) is accepted without running
+// it (Stats.Skipped).
 func (e *Engine) Handle(name string, p *Packet, c *Conn) Decision {
 	d := Decision{Verdict: Accept}
 	ent := (*e.helpers.Load())[name]
@@ -233,7 +234,9 @@ func (e *Engine) Handle(name string, p *Packet, c *Conn) Decision {
 
 // Skip reports whether Handle would accept p at once, without running
 // the named helper: p has no payload and the helper declared
-// payload_only. It counts p as skipped when so.
+// payload_only, or the helper's match does not name p's payload (and it
+// does not track lines, which needs every segment). It counts p as
+// skipped when so.
 func (e *Engine) Skip(name string, p *Packet) bool {
 	ent := (*e.helpers.Load())[name]
 	return ent != nil && ent.cur.Load().skip(p)

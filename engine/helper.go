@@ -38,6 +38,14 @@ type Spec struct {
 	// L4 payload (pure TCP ACKs, SYNs, FINs, empty datagrams): they are
 	// accepted without entering Lua (declaration field payload_only).
 	PayloadOnly bool
+	// Match lists the beginnings of the payloads on_packet is for
+	// (declaration field match); others are accepted without a call.
+	Match Match
+	// Lines turns on the engine's tracking of where lines start in each
+	// direction of a TCP connection (declaration field lines,
+	// pkt:line_start()). With a Match, on_packet runs only for matching
+	// segments that start a line or whose position is not known yet.
+	Lines bool
 	// DefaultVerdict is applied when the script fails.
 	DefaultVerdict Verdict
 	// Options are the script's declared options and their default values
@@ -101,10 +109,17 @@ func (s *Spec) String() string {
 	return fmt.Sprintf("%s %v/%s ports %v", s.Name, s.L3Names(), strings.Join(s.L4Names(), "+"), s.Ports)
 }
 
-// skip reports whether p, having no payload, is accepted without running
-// the helper, and counts it.
+// skip reports whether p is accepted without running the helper, and
+// counts it: p has no payload and the helper declared payload_only, or
+// p's payload is not one the helper's match names.
 func (h *Helper) skip(p *Packet) bool {
-	if !h.Spec.PayloadOnly || p.PayloadOff < len(p.Data) {
+	empty := p.PayloadOff >= len(p.Data)
+	switch {
+	case empty && h.Spec.PayloadOnly:
+	case !h.Spec.Lines && !h.Spec.Match.Empty() && !h.Spec.Match.wants(p.Dir(), p.Payload()):
+		// A helper that tracks lines must see every segment's end
+		// (worker.admit); one that does not is filtered here.
+	default:
 		return false
 	}
 	h.stats.skipped.Add(1)

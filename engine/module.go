@@ -52,6 +52,9 @@ type Call struct {
 	// Private is the current private data: the kernel's, or what the
 	// script set during this call.
 	Private []byte
+	// Line is where the packet starts in its direction's lines, for a
+	// helper that declared lines (pkt:line_start()).
+	Line LinePos
 
 	w    *worker
 	slot *slot

@@ -61,6 +61,7 @@ type Overrides struct {
 var declFields = map[string]bool{
 	"name": true, "l3": true, "l4": true, "ports": true, "policies": true,
 	"private_size": true, "default_verdict": true, "options": true, "payload_only": true,
+	"match": true, "lines": true,
 	"on_packet": true, "on_reload": true,
 }
 
@@ -167,6 +168,8 @@ func declaration(dl *declLines, v lua.LValue, ov *Overrides) (Spec, error) {
 	d.ports()
 	d.policies()
 	d.scalars()
+	parseMatch(&d.spec, t.RawGetString("match"), d.bad)
+	parseLines(&d.spec, t.RawGetString("lines"), d.bad)
 	d.options()
 	d.callbacks()
 	if len(d.errs) == 0 && ov != nil {

@@ -7,11 +7,13 @@ import (
 	lua "github.com/yuin/gopher-lua"
 )
 
-// A connState is the per-connection Lua table of one helper, an entry of
-// a stateTable's LRU list.
+// A connState is the per-connection state of one helper, an entry of a
+// stateTable's LRU list: the Lua table (nil until conn:state() is first
+// called) and the engine's line tracking.
 type connState struct {
 	key        ConnKey
 	tbl        *lua.LTable
+	lines      lineTrack
 	version    uint64
 	used       int64 // UnixNano of the last packet
 	bytes      int   // estimated size when last measured
@@ -52,6 +54,15 @@ func (t *stateTable) get(k ConnKey, now int64) *connState {
 	t.unlink(cs)
 	t.pushFront(cs)
 	return cs
+}
+
+// line returns k's state for line tracking, adding one without a Lua
+// table when k has none.
+func (t *stateTable) line(k ConnKey, version uint64, now int64) *connState {
+	if cs := t.get(k, now); cs != nil {
+		return cs
+	}
+	return t.add(k, nil, version, now)
 }
 
 // add inserts a new state for k, evicting the least recently used states

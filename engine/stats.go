@@ -32,9 +32,9 @@ type Stats struct {
 	// Abandoned counts the calls whose worker was abandoned because its
 	// Go code did not return long after the budget.
 	Abandoned uint64
-	// Skipped counts the packets without payload accepted without a call
-	// because the helper declared payload_only; Packets does not count
-	// them.
+	// Skipped counts the packets accepted without a call because the
+	// helper's declaration left them out (payload_only, match, lines);
+	// Packets does not count them.
 	Skipped uint64
 	// ExpectInserted counts the expectations inserted at once
 	// (expect.insert, expect.hunt) that the expecter accepted;

@@ -206,14 +206,21 @@ func (w *worker) handle(h *Helper, p *Packet, c *Conn) (Decision, bool) {
 func (w *worker) run(h *Helper, p *Packet, c *Conn, d *Decision) {
 	w.dropForgotten()
 	st := h.stats
-	st.packets.Add(1)
 	sl := w.slot(h)
+	run, pos, lines := w.admit(sl, h, p, c)
+	if !run {
+		st.skipped.Add(1)
+		endLine(lines, p, d)
+		return
+	}
+	st.packets.Add(1)
+	defer endLine(lines, p, d)
 	in := sl.in
 	if in.err != nil {
 		w.fail(h, in.err, d)
 		return
 	}
-	in.call = Call{Helper: h, Packet: p, Conn: c, Decision: d, Private: c.Private, w: w, slot: sl}
+	in.call = Call{Helper: h, Packet: p, Conn: c, Decision: d, Private: c.Private, Line: pos, w: w, slot: sl}
 	in.sb.sess.call = &in.call
 	in.pktUD.Value, in.connUD.Value = p, c
 	L := in.sb.L

@@ -77,6 +77,12 @@ function Packet:find(s, init) end
 ---@return string? line
 ---@return integer? next
 function Packet:line(init) end
+---Where the segment starts in its direction's lines, for a helper that
+---declared `lines = true` (an error otherwise): true right after a newline,
+---false inside a line, nil when no segment of this direction has ended in
+---a newline yet (a new connection, or one whose history the engine lacks).
+---@return boolean?
+function Packet:line_start() end
 ---Iterator over complete lines: for line, next in pkt:lines() do ... end
 ---@return fun(): string, integer
 function Packet:lines() end

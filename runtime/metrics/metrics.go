@@ -43,7 +43,7 @@ var (
 // helperMetrics are read from control.Helper, labelled by helper.
 var helperMetrics = []metric[control.Helper]{
 	counter("ctlua_packets_total", "Packets the helper's script ran on.", helperLabel, func(h *control.Helper) float64 { return float64(h.Counters.Packets) }),
-	counter("ctlua_packets_skipped_total", "Packets without payload accepted without running a payload_only helper.", helperLabel, func(h *control.Helper) float64 { return float64(h.Counters.Skipped) }),
+	counter("ctlua_packets_skipped_total", "Packets accepted without running the helper because its declaration leaves them out (payload_only, match, lines).", helperLabel, func(h *control.Helper) float64 { return float64(h.Counters.Skipped) }),
 	counter("ctlua_script_errors_total", "Calls that failed (errors, timeouts, bad returns, bounds) and got the default verdict.", helperLabel, func(h *control.Helper) float64 { return float64(h.Counters.Errors) }),
 	counter("ctlua_script_timeouts_total", "Calls stopped because they ran past the time budget.", helperLabel, func(h *control.Helper) float64 { return float64(h.Counters.Timeouts) }),
 	counter("ctlua_script_bad_returns_total", "Calls whose on_packet returned something other than accept, drop or nil.", helperLabel, func(h *control.Helper) float64 { return float64(h.Counters.BadReturns) }),

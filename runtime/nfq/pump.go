@@ -212,7 +212,7 @@ func (q *Queue) enqueue(j *job, inline *[]byte) bool {
 		q.awaitDrain(l)
 	}
 	if l.unanswered.Load() == 0 {
-		if j.pkt.PayloadOff >= len(j.pkt.Data) && q.e.Skip(q.cfg.Helper, &j.pkt) {
+		if q.e.Skip(q.cfg.Helper, &j.pkt) {
 			q.inline.Add(1)
 			q.answerOwn(l, j, engine.Accept)
 			return true

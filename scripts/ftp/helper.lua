@@ -8,38 +8,14 @@
 --                     229 ... (|||port|)          (EPSV reply; address of the control connection)
 -- Commands are recognised only at the start of a segment that starts right
 -- after a newline of the same direction (the kernel's "sequence after
--- newline" tracking), case-insensitively. See README.md.
+-- newline" tracking, done by the engine: lines = true), case-insensitively.
+-- See README.md.
 
 local parse   = require("ctlua.parse")
 local expect  = require("ctlua.expect")
 local nat     = require("ctlua.nat")
 local options = require("ctlua.options")
 local log     = require("ctlua.log")
-
-local MOD32 = 4294967296
-
--- remember_nl records the sequence number right after a newline, keeping
--- the two most recent ones per direction like the kernel.
-local function remember_nl(st, dir, seq)
-  local seqs = st[dir]
-  if not seqs then
-    st[dir] = { seq }
-    return
-  end
-  if seqs[1] == seq or seqs[2] == seq then return end
-  if #seqs < 2 then
-    seqs[2] = seq
-    return
-  end
-  -- replace the older one, in TCP sequence space
-  local older = ((seqs[2] - seqs[1]) % MOD32 < MOD32 / 2) and 1 or 2
-  if (seq - seqs[older]) % MOD32 < MOD32 / 2 then seqs[older] = seq end
-end
-
-local function after_nl(st, dir, seq)
-  local seqs = st[dir]
-  return seqs ~= nil and (seqs[1] == seq or seqs[2] == seq)
-end
 
 -- Each command: the pattern at the start of the payload and a parser
 -- returning address (false for "the control connection's"), port, and the
@@ -99,9 +75,9 @@ local function out_of_range(err)
 end
 
 -- examine looks for a command at the start of the segment. It returns the
--- verdict ("drop", or nil to accept), and whether the segment still counts for newline tracking (the
--- kernel forgets a segment it drops as unparsable, so that its
--- retransmission is examined again).
+-- verdict: "drop", or nil to accept. The engine does not count a dropped
+-- segment's newline (the kernel forgets a segment it drops as
+-- unparsable), so that its retransmission is examined again.
 local function examine(pkt, conn, dir, n)
   local cmds = commands[dir]
   for i = 1, #cmds do
@@ -111,7 +87,7 @@ local function examine(pkt, conn, dir, n)
       -- like the kernel, drop it and let TCP retransmit the whole line.
       if pkt:iprefix(pattern:sub(1, n)) then
         log.debug("partial command, dropping", { pattern = pattern })
-        return "drop", false
+        return "drop"
       end
     elseif pkt:iprefix(pattern) then
       local here = conn:tuple(dir)         -- the sender's view
@@ -119,10 +95,10 @@ local function examine(pkt, conn, dir, n)
       if addr == nil then
         if out_of_range(port) then
           log.info("address in command is not the sender's, not expecting", { error = tostring(port) })
-          return nil, true
+          return nil
         end
         log.debug("unparsable command, dropping", { pattern = pattern, error = tostring(port) })
-        return "drop", false
+        return "drop"
       end
       local other = dir == "original" and "reply" or "original"
       local there = conn:tuple(other)
@@ -131,7 +107,7 @@ local function examine(pkt, conn, dir, n)
         -- The command names another address than the sender's.
         if not options.get("loose") then
           log.info("address in command is not the sender's, not expecting", { addr = addr, sender = here.src })
-          return nil, true
+          return nil
         end
         daddr = addr
       end
@@ -141,9 +117,9 @@ local function examine(pkt, conn, dir, n)
         local ok, err = expect.insert(spec)
         if not ok then
           log.warn("cannot expect, dropping the command", { error = err })
-          return "drop", true
+          return "drop"
         end
-        return nil, true
+        return nil
       end
       -- Like nf_nat_ftp: the peer must connect to the translated address
       -- (there.dst), on the announced port or, when another connection's
@@ -153,56 +129,41 @@ local function examine(pkt, conn, dir, n)
       local got, err = expect.hunt(spec)
       if not got then
         log.warn("no port for the data connection, dropping the command", { error = err })
-        return "drop", true
+        return "drop"
       end
       local ok, rerr = nat.replace(pkt, i, j, format(there.dst, got))
       if not ok then
         log.warn("cannot rewrite the command, dropping it", { error = rerr })
-        return "drop", true
+        return "drop"
       end
-      return nil, true
+      return nil
     end
   end
-  return nil, true
+  return nil
 end
 
--- first_segment reports whether this is the first segment with payload
--- the helper sees in dir, and remembers that it saw one.
-local function first_segment(st, dir)
-  local seen = st.seen
-  if not seen then
-    seen = {}
-    st.seen = seen
-  end
-  if seen[dir] then return false end
-  seen[dir] = true
-  return true
+-- match declares the commands' patterns: the engine calls on_packet only
+-- for segments that begin with one (or with the beginning of one, cut
+-- short at a segment boundary).
+local match = { nocase = true }
+for dir, cmds in pairs(commands) do
+  match[dir] = {}
+  for i = 1, #cmds do match[dir][i] = cmds[i][1] end
 end
 
 local function on_packet(pkt, conn)
   local ctinfo = pkt:ctinfo()
   if ctinfo ~= "established" and ctinfo ~= "established_reply" then return end
-  local n = pkt:len()
-  if n == 0 then return end
-
-  local dir = pkt:dir()
-  local st = conn:state()
-  local seq = pkt:seq()
-  local verdict, counts
-  -- pickup: a connection this helper has no state for (taken over from
-  -- the other firewall of an HA pair, or kept across a daemon restart)
-  -- has its first segment in each direction examined, as the kernel does
-  -- for a connection conntrackd created (NF_CT_FTP_SEQ_PICKUP): commands
-  -- come in whole segments. On a new connection the first segment starts
-  -- the stream, so a line.
-  local first = options.get("pickup") and first_segment(st, dir)
-  if first or after_nl(st, dir, seq) then
-    verdict, counts = examine(pkt, conn, dir, n)
-  end
-  if counts ~= false and pkt:byte(n) == 10 then -- ends in "\n"
-    remember_nl(st, dir, (seq + n) % MOD32)
-  end
-  return verdict -- nil (accept) on the common path
+  -- The engine calls this only for segments that begin with one of the
+  -- commands below (match) at the start of a line (lines), and for those
+  -- whose position it does not know yet: no segment of their direction
+  -- has ended in a newline. The kernel examines none of those, but with
+  -- pickup a connection this helper has no state for (taken over from the
+  -- other firewall of an HA pair, or kept across a daemon restart) has
+  -- them examined, as the kernel does for a connection conntrackd created
+  -- (NF_CT_FTP_SEQ_PICKUP): commands come in whole segments.
+  if pkt:line_start() == nil and not options.get("pickup") then return end
+  return examine(pkt, conn, pkt:dir(), pkt:len())
 end
 
 return {
@@ -213,5 +174,7 @@ return {
   policies = { { name = "ftp", max_expected = 1, timeout = 300 } },
   options = { loose = false, pickup = false },
   payload_only = true, -- pure ACKs never enter Lua
+  lines = true,        -- the engine tracks where lines start (pkt:line_start())
+  match = match,       -- only segments starting with a command enter Lua
   on_packet = on_packet,
 }

@@ -30,5 +30,8 @@ return {
   l4 = "udp",
   ports = { 69 },
   policies = { { name = "tftp", max_expected = 1, timeout = 300 } },
+  -- Only requests enter Lua (the opcode, big-endian, begins the payload):
+  -- a transfer's DATA and ACK blocks are accepted by the engine.
+  match = { string.char(0, RRQ), string.char(0, WRQ) },
   on_packet = on_packet,
 }
