@@ -130,9 +130,9 @@ func TestLines(t *testing.T) {
 			orig(1000, "USER a\r\n", unknown), // nothing seen yet
 			orig(1008, "PAS", start),
 			orig(1011, "V\r\n", inside),
-			orig(1008, "PASV\r\n", start), // a retransmission
+			orig(1008, "PASV\r\n", start),     // a retransmission
 			reply(5000, "227 x\r\n", unknown), // the other direction is its own
-			orig(1014, "X\r\n", start),    // remembers 1014 and 1017, forgets 1008
+			orig(1014, "X\r\n", start),        // remembers 1014 and 1017, forgets 1008
 			orig(1008, "PASV\r\n", inside),
 			orig(1017, "Y", start),
 		}},
