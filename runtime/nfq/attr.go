@@ -3,13 +3,14 @@ package nfq
 // Netlink constants of nfnetlink_queue and ctnetlink used here
 // (include/uapi/linux/netfilter/nfnetlink_queue.h, nfnetlink_conntrack.h).
 const (
-	subsysQueue   = 3
-	msgVerdict    = 1
-	subsysCTNL    = 1
-	subsysCTNLExp = 2
-	msgExpNew     = 0
-	msgExpGet     = 1
-	msgExpDelete  = 2
+	subsysQueue     = 3
+	msgVerdict      = 1
+	msgVerdictBatch = 3 // NFQNL_MSG_VERDICT_BATCH
+	subsysCTNL      = 1
+	subsysCTNLExp   = 2
+	msgExpNew       = 0
+	msgExpGet       = 1
+	msgExpDelete    = 2
 
 	nfqaVerdictHdr = 2
 	nfqaPayload    = 10

@@ -296,10 +296,15 @@ func (q *Queue) answerOwn(l *lane, j *job, v engine.Verdict) {
 	q.recycle(j)
 }
 
-// flushOwn sends the receive loop's verdicts.
+// flushOwn sends the receive loop's verdicts. When no packet is
+// unanswered elsewhere (every pending one is answered here), a leading
+// run of plain accepts goes as one batch verdict (batchAccepts).
 func (q *Queue) flushOwn() {
 	if len(q.rout) == 0 {
 		return
+	}
+	if q.pending.Load() == int64(q.rdone) {
+		q.rout = batchAccepts(q.rout)
 	}
 	q.write(q.rout)
 	q.rout = q.rout[:0]

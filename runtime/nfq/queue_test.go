@@ -3,6 +3,7 @@ package nfq
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,12 +16,18 @@ import (
 )
 
 // fakeLink records the verdicts a queue sends, by packet id, and hands
-// it the datagrams put on in.
+// it the datagrams put on in. Like the kernel, it keeps the packets it
+// handed over until their verdict: a batch verdict answers those up to
+// its id, and a verdict for a packet it does not hold is recorded in
+// unknown (the kernel's ENOENT).
 type fakeLink struct {
 	in       chan []byte
 	mu       sync.Mutex
 	verdicts map[uint32][]engine.Verdict
 	order    []uint32 // packet ids in the order of their verdicts
+	queued   []uint32 // packets handed over and not answered, in order
+	unknown  []uint32
+	batches  int
 	sends    int
 	once     sync.Once
 	// slow, if set, is how long each send takes: the kernel's work on a
@@ -42,6 +49,7 @@ func (f *fakeLink) recv(b *batch) error {
 	for {
 		b.msgs[b.n] = append(b.bufs[b.n][:0], d...)
 		b.n++
+		f.hold(d)
 		if b.n == batchLen {
 			return nil
 		}
@@ -69,17 +77,59 @@ func (f *fakeLink) send(b []byte) error {
 		if err != nil {
 			return err
 		}
+		batch := binary.NativeEndian.Uint16(b[4:]) == subsysQueue<<8|msgVerdictBatch
 		for ad.Next() {
 			if ad.Type() == nfqaVerdictHdr {
 				v := ad.Bytes()
-				id := binary.BigEndian.Uint32(v[4:])
-				f.verdicts[id] = append(f.verdicts[id], engine.Verdict(binary.BigEndian.Uint32(v)))
-				f.order = append(f.order, id)
+				f.answer(binary.BigEndian.Uint32(v[4:]), engine.Verdict(binary.BigEndian.Uint32(v)), batch)
 			}
 		}
 		b = b[(n+3)&^3:]
 	}
 	return nil
+}
+
+// hold records the packets of datagram d as handed over.
+func (f *fakeLink) hold(d []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for len(d) >= nlmsgHdrLen {
+		n := int(binary.NativeEndian.Uint32(d))
+		if n < nlmsgHdrLen+4 || n > len(d) {
+			return
+		}
+		if binary.NativeEndian.Uint16(d[4:]) == subsysQueue<<8|msgPacket {
+			if m, _ := parseQueued(d[nlmsgHdrLen+4 : n]); m.hasID {
+				f.queued = append(f.queued, m.id)
+			}
+		}
+		d = d[min((n+3)&^3, len(d)):]
+	}
+}
+
+// answer applies a verdict for packet id, or with batch for every held
+// packet up to id, as nfqnl_recv_verdict(_batch) do; f.mu is held.
+func (f *fakeLink) answer(id uint32, v engine.Verdict, batch bool) {
+	if batch {
+		f.batches++
+		n := 0
+		for n < len(f.queued) && int32(id-f.queued[n]) >= 0 {
+			n++
+		}
+		for _, q := range f.queued[:n] {
+			f.verdicts[q] = append(f.verdicts[q], v)
+			f.order = append(f.order, q)
+		}
+		f.queued = f.queued[n:]
+		return
+	}
+	f.verdicts[id] = append(f.verdicts[id], v)
+	f.order = append(f.order, id)
+	if i := slices.Index(f.queued, id); i >= 0 {
+		f.queued = slices.Delete(f.queued, i, i+1)
+	} else {
+		f.unknown = append(f.unknown, id)
+	}
 }
 
 func (f *fakeLink) close() error {
@@ -319,12 +369,15 @@ func testConnectionOrder(t *testing.T, workers int, slow time.Duration, flip boo
 			t.Errorf("packet %d: verdicts %v, want one accept", id, v)
 		}
 	}
-	sends := out.sends
+	if len(out.unknown) > 0 || len(out.queued) > 0 {
+		t.Errorf("verdicts for packets the kernel no longer held: %v; held and never answered: %v", out.unknown, out.queued)
+	}
+	sends, batches := out.sends, out.batches
 	out.mu.Unlock()
 	if st := q.Stats(); st.Packets != n || st.Verdicts != n || st.Overflows != 0 || st.InlineRuns == 0 {
 		t.Errorf("stats %+v", st)
 	}
-	t.Logf("%d verdicts in %d writes, %d answered inline, %d run inline", n, sends, q.Stats().Inline, q.Stats().InlineRuns)
+	t.Logf("%d verdicts in %d writes (%d batch verdicts), %d answered inline, %d run inline", n, sends, batches, q.Stats().Inline, q.Stats().InlineRuns)
 }
 
 // TestFloodWaitsForAMovingLane: packets arriving faster than their lane
