@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"time"
 )
 
 // A Verdict is the fate of a packet, with the kernel's values (NF_DROP,
@@ -50,6 +51,9 @@ type Decision struct {
 	// Err is set when the script failed and the default verdict was
 	// applied. It is a *ScriptError.
 	Err error
+	// Took is how long Handle took for the packet, waiting for its
+	// worker included (the latency Stats report).
+	Took time.Duration
 }
 
 // CTUpdate is the set of conntrack fields a script changed. Only what

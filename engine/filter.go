@@ -137,12 +137,12 @@ func tracksLines(h *Helper, p *Packet) bool {
 // line does not run. It returns the position of p's first byte in its
 // direction's lines and the connection's state holding the tracking (nil
 // when h does not track p's lines).
-func (w *worker) admit(sl *slot, h *Helper, p *Packet, c *Conn) (run bool, pos LinePos, cs *connState) {
+func (w *worker) admit(sl *slot, h *Helper, p *Packet, c *Conn, now int64) (run bool, pos LinePos, cs *connState) {
 	run = h.Spec.Match.Empty() || h.Spec.Match.wants(p.Dir(), p.Payload())
 	if !tracksLines(h, p) {
 		return run, LineUnknown, nil
 	}
-	cs = sl.states.line(c.Key(), h.Version, w.e.clock())
+	cs = sl.states.line(c.Key(), h.Version, now)
 	pos = cs.lines.pos(p.Dir(), p.Seq)
 	if pos == LineInside && !h.Spec.Match.Empty() {
 		run = false // a match names what lines begin with

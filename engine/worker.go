@@ -189,25 +189,26 @@ func (w *worker) slot(h *Helper) *slot {
 // own (the call's module functions keep a pointer to it), so that a
 // packet costs no allocation.
 func (w *worker) handle(h *Helper, p *Packet, c *Conn) (Decision, bool) {
+	t0 := w.e.clock()
 	if !w.lock() {
 		return Decision{}, false
 	}
 	defer w.unlock()
 	w.dec = Decision{Verdict: Accept}
-	t0 := w.e.clock()
-	w.run(h, p, c, &w.dec)
-	h.stats.latency.observe(time.Duration(w.e.clock() - t0))
+	w.run(h, p, c, &w.dec, t0)
+	w.dec.Took = time.Duration(w.e.clock() - t0)
+	h.stats.latency.observe(w.dec.Took)
 	d := w.dec
 	w.dec = Decision{}
 	return d, true
 }
 
-// run runs h's on_packet with the worker held.
-func (w *worker) run(h *Helper, p *Packet, c *Conn, d *Decision) {
+// run runs h's on_packet with the worker held; now is the engine clock.
+func (w *worker) run(h *Helper, p *Packet, c *Conn, d *Decision, now int64) {
 	w.dropForgotten()
 	st := h.stats
 	sl := w.slot(h)
-	run, pos, lines := w.admit(sl, h, p, c)
+	run, pos, lines := w.admit(sl, h, p, c, now)
 	if !run {
 		st.skipped.Add(1)
 		endLine(lines, p, d)

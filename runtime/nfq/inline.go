@@ -42,9 +42,8 @@ func (q *Queue) runInline(l *lane, j *job, scratch *[]byte) bool {
 	l.cur, l.curInline = j, true
 	l.seq++
 	l.mu.Unlock()
-	start := time.Now()
 	*scratch = q.handle(j, (*scratch)[:0])
-	if time.Since(start) > inlineSlow {
+	if j.decision.Took > inlineSlow {
 		q.inlineOff.Store(inlineBackoff)
 	}
 	l.mu.Lock()
