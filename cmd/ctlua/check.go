@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/ctlua/ctlua/engine"
@@ -82,7 +83,28 @@ func printSpec(w io.Writer, file string, s *engine.Spec) {
 	if s.PayloadOnly {
 		fmt.Fprintln(w, "  payload_only: packets without payload are accepted without a call")
 	}
+	for _, d := range []engine.Direction{engine.Original, engine.Reply} {
+		if pre := s.Match.Prefixes[d]; len(pre) > 0 {
+			fmt.Fprintf(w, "  match %s: payloads beginning with %s", d, quoteAll(pre))
+			if s.Match.NoCase {
+				fmt.Fprint(w, " (any case)")
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if s.Lines {
+		fmt.Fprintln(w, "  lines: the engine tracks where lines start")
+	}
 	for _, k := range sortedOptionNames(s.Options) {
 		fmt.Fprintf(w, "  option %s = %v\n", k, s.Options[k])
 	}
+}
+
+// quoteAll quotes each of ss, Go-style, separated by commas.
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
 }

@@ -90,6 +90,12 @@ func TestCheck(t *testing.T) {
 		!strings.Contains(out, "l3 ipv4+ipv6, l4 udp, ports [69]") {
 		t.Errorf("status %d:\n%s", st, out)
 	}
+	for _, want := range []string{`match reply: payloads beginning with "227 ", "229 " (any case)`,
+		"lines: the engine tracks where lines start", `match original: payloads beginning with "\x00\x01", "\x00\x02"` + "\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check does not print %q:\n%s", want, out)
+		}
+	}
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.lua")
 	os.WriteFile(bad, []byte("return {\n  name = 'x',\n  l4 = 'icmp',\n}\n"), 0o644)
