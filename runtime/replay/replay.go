@@ -201,10 +201,36 @@ func validLengths(p *engine.Packet) bool {
 
 // step runs one packet through the simulated conntrack and the helper.
 func (r *Replayer) step(e *engine.Engine, bs []Binding, pkt *engine.Packet, ts time.Time, ev Event, sum *Summary, sink func(Event)) {
-	t := r.t
-	t.expire(ts, func(x *Expectation) {
+	r.t.expire(ts, func(x *Expectation) {
 		sink(Event{Kind: EventExpectGone, Index: ev.Index, Time: ev.Time, Expect: x, Reason: "expired"})
 	})
+	c, first := r.connFor(e, bs, pkt, ts, ev, sum, sink)
+	c.lastSeen = ts
+	dir := engine.Original
+	if pkt.Tuple() != c.c.Orig {
+		dir = engine.Reply
+	}
+	classify(c, pkt, dir)
+	ev.Kind, ev.Conn, ev.Packet, ev.Helped = EventPacket, &c.c, pkt, c.helped
+	if c.helped {
+		r.handle(e, c, pkt, ts, ev, sum, sink)
+	} else {
+		sink(ev)
+	}
+	if first {
+		c.c.Status |= engine.StatusConfirmed
+	}
+	if pkt.Proto == engine.ProtoTCP {
+		r.endTCP(e, c, pkt, dir, ev, sink)
+	}
+}
+
+// connFor returns the connection of pkt, and whether pkt created it: a
+// tuple reused by a new TCP connection or a UDP flow idle past its
+// timeout starts a new one. A new connection is related to the
+// expectation it matches, or attached to the helper of its port.
+func (r *Replayer) connFor(e *engine.Engine, bs []Binding, pkt *engine.Packet, ts time.Time, ev Event, sum *Summary, sink func(Event)) (*conn, bool) {
+	t := r.t
 	tu := pkt.Tuple()
 	c := t.conns[tu]
 	if c != nil && c.c.Orig == tu && isSYN(pkt) && (c.closed || c.fin[0] || c.fin[1]) {
@@ -215,30 +241,31 @@ func (r *Replayer) step(e *engine.Engine, bs []Binding, pkt *engine.Packet, ts t
 		r.close(e, c, ev, sink)
 		c = nil
 	}
-	first := c == nil
-	if first {
-		c = t.add(tu)
-		sum.Connections++
-		if x := t.match(tu); x != nil {
-			c.c.Status |= engine.StatusExpected
-			m := x.Master
-			c.c.Master = &m
-			if x.Helper != "" {
-				c.c.Helper = x.Helper
-				c.helped = bound(bs, x.Helper)
-			}
-			sum.Related++
-			sink(Event{Kind: EventRelated, Index: ev.Index, Time: ev.Time, At: ev.At, Conn: &c.c, Expect: x})
-		} else if name := attach(e, bs, pkt); name != "" {
-			c.helped = true
-			c.c.Helper = name
+	if c != nil {
+		return c, false
+	}
+	c = t.add(tu)
+	sum.Connections++
+	if x := t.match(tu); x != nil {
+		c.c.Status |= engine.StatusExpected
+		m := x.Master
+		c.c.Master = &m
+		if x.Helper != "" {
+			c.c.Helper = x.Helper
+			c.helped = bound(bs, x.Helper)
 		}
+		sum.Related++
+		sink(Event{Kind: EventRelated, Index: ev.Index, Time: ev.Time, At: ev.At, Conn: &c.c, Expect: x})
+	} else if name := attach(e, bs, pkt); name != "" {
+		c.helped = true
+		c.c.Helper = name
 	}
-	c.lastSeen = ts
-	dir := engine.Original
-	if tu != c.c.Orig {
-		dir = engine.Reply
-	}
+	return c, true
+}
+
+// classify sets pkt's ctinfo from its connection's status, as conntrack
+// does, and updates the status with pkt (seen reply, assured, helper).
+func classify(c *conn, pkt *engine.Packet, dir engine.Direction) {
 	switch {
 	case dir == engine.Reply:
 		pkt.CTInfo = engine.CTEstablishedReply
@@ -258,29 +285,22 @@ func (r *Replayer) step(e *engine.Engine, bs []Binding, pkt *engine.Packet, ts t
 	if c.helped {
 		c.c.Status |= engine.StatusHelper
 	}
+}
 
-	ev.Kind, ev.Conn, ev.Packet, ev.Helped = EventPacket, &c.c, pkt, c.helped
-	if c.helped {
-		r.handle(e, c, pkt, ts, ev, sum, sink)
-	} else {
-		sink(ev)
+// endTCP follows a TCP connection's end: a RST closes it, FINs in both
+// directions make it closed (kept for the last ACK; a new SYN replaces it).
+func (r *Replayer) endTCP(e *engine.Engine, c *conn, pkt *engine.Packet, dir engine.Direction, ev Event, sink func(Event)) {
+	if pkt.TCPFlags&engine.TCPRst != 0 {
+		r.close(e, c, ev, sink)
+		return
 	}
-	if first {
-		c.c.Status |= engine.StatusConfirmed
+	if pkt.TCPFlags&engine.TCPFin != 0 {
+		c.fin[dir] = true
 	}
-	if pkt.Proto == engine.ProtoTCP {
-		if pkt.TCPFlags&engine.TCPRst != 0 {
-			r.close(e, c, ev, sink)
-			return
-		}
-		if pkt.TCPFlags&engine.TCPFin != 0 {
-			c.fin[dir] = true
-		}
-		if c.fin[0] && c.fin[1] && !c.closed {
-			c.closed = true // keep it for the last ACK; a new SYN replaces it
-			e.Forget(c.c.Key())
-			sink(Event{Kind: EventClosed, Index: ev.Index, Time: ev.Time, Conn: &c.c})
-		}
+	if c.fin[0] && c.fin[1] && !c.closed {
+		c.closed = true
+		e.Forget(c.c.Key())
+		sink(Event{Kind: EventClosed, Index: ev.Index, Time: ev.Time, Conn: &c.c})
 	}
 }
 
