@@ -168,6 +168,9 @@ func (q *Queue) packet(body []byte, inline *[]byte) bool {
 		q.acceptNow(m.id)
 		return true
 	}
+	if q.skipEarly(&m) {
+		return true
+	}
 	j := q.newJob(&m)
 	if err := q.decode(j, &m); err != nil {
 		q.unparsable.Add(1)
@@ -177,6 +180,29 @@ func (q *Queue) packet(body []byte, inline *[]byte) bool {
 		return true
 	}
 	return q.enqueue(j, inline)
+}
+
+// skipEarly accepts at once a packet the helper's declaration leaves out
+// (Engine.Skip: no payload for payload_only, a payload its match does not
+// name), before its conntrack is decoded, when no packet is unanswered in
+// a lane: then none of its connection's can be overtaken. Otherwise the
+// packet takes the long way (enqueue), which checks its own lane only.
+func (q *Queue) skipEarly(m *queued) bool {
+	if q.pending.Load() != int64(q.rdone) {
+		return false
+	}
+	pkt, err := engine.ParsePacket(m.payload)
+	if err != nil {
+		return false
+	}
+	pkt.CTInfo = engine.CTInfo(m.info)
+	if !q.e.Skip(q.cfg.Helper, &pkt) {
+		return false
+	}
+	q.inline.Add(1)
+	q.rout = appendVerdict(q.rout, q.cfg.Queue, family(&pkt), m.id, engine.Accept)
+	q.verdicts.Add(1)
+	return true
 }
 
 // decode copies the packet and its conntrack into j and decodes them.
