@@ -66,7 +66,7 @@ l3 = ["ipv4"]
 fail_open = false
 queue_len = 1024
 EOF
-  ip netns exec "$FW" env ${PROFILE:+CTLUA_CPUPROFILE="$PROFILE"} "$BIN/${EXE:-ctlua}" run --config "$W/bench.toml" >"$W/ctlua.log" 2>&1 &
+  ip netns exec "$FW" env ${PROFILE:+CTLUA_CPUPROFILE="$PROFILE"} ${PROCS:+GOMAXPROCS="$PROCS"} "$BIN/${EXE:-ctlua}" run --config "$W/bench.toml" >"$W/ctlua.log" 2>&1 &
   PID=$!
   wait_for "$W/ctlua.log" "ctlua running"
 }
@@ -74,6 +74,11 @@ EOF
 # start_ctlua1 NAME L4: ctlua with one engine worker, to compare with the
 # default (one per vCPU) on the same flow.
 start_ctlua1() { WORKERS=1 start_ctlua "$@"; }
+
+# start_ctluap1 NAME L4: ctlua with one engine worker and one Go
+# processor (GOMAXPROCS=1): no runtime thread competes with the traffic
+# and the kernel's work for the other vCPU.
+start_ctluap1() { PROCS=1 WORKERS=1 start_ctlua "$@"; }
 
 # start_ctluabase NAME L4: the ctlua binary named by CTLUA_BENCH_BASELINE
 # on the host (e.g. built from the commit before a change), to measure a

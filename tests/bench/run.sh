@@ -26,7 +26,7 @@
 #
 # Settings: CTLUA_BENCH_ROUNDS, CTLUA_BENCH_SECONDS, CTLUA_BENCH_PROTOS
 # ("tftp ftp"), CTLUA_BENCH_CONTENDERS ("c conntrackd ctlua"; ctlua1 is
-# ctlua with one engine worker), CTLUA_BENCH_SIZE (payload bytes, 100),
+# ctlua with one engine worker, ctluap1 also with GOMAXPROCS=1), CTLUA_BENCH_SIZE (payload bytes, 100),
 # CTLUA_BENCH_OUT (a host directory for results.tsv), CTLUA_BENCH_PROFILE=1
 # (with CTLUA_BENCH_OUT: a CPU profile of every ctlua run there, from
 # CTLUA_CPUPROFILE), CTLUA_BENCH_BASELINE (a ctlua binary, e.g. built from
