@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,6 +87,15 @@ func TestRecvTimeoutAndClose(t *testing.T) {
 	}
 	if err := l.recv(b); err != nil || b.n != 1 || string(b.msgs[0]) != "one" {
 		t.Fatalf("recv: %v, %d datagrams", err, b.n)
+	}
+	// After packets, the next receives look without waiting, then wait:
+	// a datagram that comes after the looks is still received.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		unix.Write(fds[1], []byte("two"))
+	}()
+	if err := l.recv(b); err != nil || b.n != 1 || string(b.msgs[0]) != "two" {
+		t.Fatalf("recv after the polls: %v, %d datagrams", err, b.n)
 	}
 	done := make(chan error, 1)
 	go func() { done <- l.recv(b) }()
