@@ -67,6 +67,10 @@ type Engine struct {
 
 	stop chan struct{}
 	done chan struct{}
+	// asleep is set while the watchdog waits for a call to start, and
+	// wake wakes it (watchdog.go).
+	asleep atomic.Bool
+	wake   chan struct{}
 }
 
 type entry struct {
@@ -82,7 +86,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	cfg.setDefaults()
 	e := &Engine{cfg: cfg, seed: maphash.MakeSeed(), files: map[string]string{},
-		stop: make(chan struct{}), done: make(chan struct{}), epoch: time.Now()}
+		stop: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1), epoch: time.Now()}
 	e.helpers.Store(&map[string]*entry{})
 	e.workers = make([]atomic.Pointer[worker], cfg.Workers)
 	for i := range e.workers {
@@ -142,28 +146,6 @@ func (e *Engine) Budget() time.Duration { return e.cfg.Budget }
 // StuckAfter returns how long a call may run before its worker is
 // abandoned.
 func (e *Engine) StuckAfter() time.Duration { return e.cfg.StuckAfter }
-
-// watchdog stops callbacks that run past the budget, and abandons the
-// workers whose calls do not return long after. It checks every quarter
-// budget, so a runaway call is stopped within 1.25 budgets.
-func (e *Engine) watchdog() {
-	defer close(e.done)
-	t := time.NewTicker(e.cfg.Budget / 4)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case now := <-t.C:
-			for i := range e.workers {
-				w := e.workers[i].Load()
-				if w.expire(int64(now.Sub(e.epoch)), e.cfg.Budget, e.cfg.StuckAfter) {
-					e.abandon(i, w)
-				}
-			}
-		}
-	}
-}
 
 // abandon replaces a worker whose call does not return: the connections
 // sharded to it are served by a fresh worker (fresh Lua states, empty

@@ -122,6 +122,7 @@ func (w *worker) pcall(in *instance, nargs, nret int) (err error, timedOut bool)
 	w.wmu.Lock()
 	w.start, w.running = w.e.clock(), in
 	w.wmu.Unlock()
+	w.e.wakeWatchdog()
 	err = in.sb.L.PCall(nargs, nret, nil)
 	w.wmu.Lock()
 	stopped := w.start < 0
@@ -137,8 +138,9 @@ func (w *worker) pcall(in *instance, nargs, nret int) (err error, timedOut bool)
 
 // expire is called by the watchdog: it stops the running call if it has
 // run longer than budget, and reports whether a call has run longer than
-// stuck (its Go code does not return: the worker must be abandoned).
-func (w *worker) expire(now int64, budget, stuck time.Duration) (isStuck bool) {
+// stuck (its Go code does not return: the worker must be abandoned), and
+// whether a call is running (or was stopped and has not returned).
+func (w *worker) expire(now int64, budget, stuck time.Duration) (isStuck, busy bool) {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	switch {
@@ -146,9 +148,9 @@ func (w *worker) expire(now int64, budget, stuck time.Duration) (isStuck bool) {
 		w.start = -now // remember when it was stopped
 		w.running.cancel()
 	case w.start < -1 && now+w.start > int64(stuck):
-		return true
+		return true, true
 	}
-	return false
+	return false, w.start != 0
 }
 
 // slot returns h's slot, with the instance of h's version: the one the
