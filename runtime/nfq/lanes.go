@@ -85,6 +85,7 @@ func (q *Queue) serve(l *lane, gen uint64) {
 		seq := l.seq
 		l.calling.Store(seq)
 		l.mu.Unlock()
+		q.wakeSupervisor()
 		scratch = q.handle(j, scratch[:0])
 		l.calling.CompareAndSwap(seq, 0)
 		l.mu.Lock()
@@ -128,33 +129,70 @@ func (q *Queue) flushLane(l *lane) {
 }
 
 // supervise answers the packets stuck in the engine past StuckAfter with
-// the default verdict and gives their lanes a fresh goroutine.
+// the default verdict and gives their lanes a fresh goroutine. It looks
+// four times a StuckAfter while a packet is in the engine, and sleeps
+// while none is: a packet entering the engine wakes it (wakeSupervisor).
 func (q *Queue) supervise() {
-	t := time.NewTicker(max(q.cfg.StuckAfter/4, time.Millisecond))
+	every := max(q.cfg.StuckAfter/4, time.Millisecond)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-q.done:
 			return
 		case now := <-t.C:
-			for _, l := range q.lanes {
-				q.check(l, now)
+			if q.checkLanes(now) {
+				continue
 			}
+			// Asleep first, then a last look: a packet that enters the
+			// engine after the look finds asleep set and wakes it.
+			q.supAsleep.Store(true)
+			if q.checkLanes(time.Now()) {
+				q.supAsleep.Store(false)
+				continue
+			}
+			t.Stop()
+			select {
+			case <-q.done:
+				return
+			case <-q.supWake:
+			}
+			t.Reset(every)
+		}
+	}
+}
+
+// checkLanes checks every lane and reports whether a packet is in the
+// engine.
+func (q *Queue) checkLanes(now time.Time) (busy bool) {
+	for _, l := range q.lanes {
+		busy = q.check(l, now) || busy
+	}
+	return busy
+}
+
+// wakeSupervisor wakes the supervisor if it sleeps; a lane or the receive
+// loop calls it after handing a packet to the engine (l.cur set).
+func (q *Queue) wakeSupervisor() {
+	if q.supAsleep.Load() && q.supAsleep.CompareAndSwap(true, false) {
+		select {
+		case q.supWake <- struct{}{}:
+		default:
 		}
 	}
 }
 
 // check abandons l's goroutine if the same packet has been in the engine
-// since StuckAfter ago.
-func (q *Queue) check(l *lane, now time.Time) {
+// since StuckAfter ago, and reports whether a packet is in the engine.
+func (q *Queue) check(l *lane, now time.Time) (busy bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cur == nil || l.seq != l.seen {
 		l.seen, l.since = l.seq, now
-		return
+		return l.cur != nil
 	}
 	if now.Sub(l.since) < q.cfg.StuckAfter {
-		return
+		return true
 	}
 	j := l.cur
 	l.seen, l.since = l.seq, now
@@ -163,7 +201,7 @@ func (q *Queue) check(l *lane, now time.Time) {
 		q.log.Error("a packet stayed in the engine past the deadline: default verdict, a fresh receive loop",
 			"queue", q.cfg.Queue, "helper", q.cfg.Helper, "deadline", q.cfg.StuckAfter)
 		q.depose(l, j)
-		return
+		return false
 	}
 	l.cur = nil
 	l.gen++
@@ -175,6 +213,7 @@ func (q *Queue) check(l *lane, now time.Time) {
 	}
 	q.flushLane(l)
 	go q.serve(l, l.gen)
+	return false
 }
 
 // claim reports whether the caller is the first to answer j: every queued

@@ -201,6 +201,7 @@ func (q *Queue) skipEarly(m *queued) bool {
 	}
 	q.inline.Add(1)
 	q.rout = appendVerdict(q.rout, q.cfg.Queue, family(&pkt), m.id, engine.Accept)
+	q.routEarly = true
 	q.verdicts.Add(1)
 	return true
 }
@@ -247,8 +248,9 @@ func (q *Queue) enqueue(j *job, inline *[]byte) bool {
 			return q.runInline(l, j, inline)
 		}
 	}
-	if l.inRout {
-		// An earlier packet of this lane waits in the receive loop's
+	if l.inRout || q.routEarly {
+		// An earlier packet of this lane (or one answered before its
+		// lane was known: skipEarly) waits in the receive loop's
 		// verdicts: it must leave before the lane answers this one.
 		q.flushOwn()
 	}
@@ -333,7 +335,7 @@ func (q *Queue) flushOwn() {
 		q.rout = batchAccepts(q.rout)
 	}
 	q.write(q.rout)
-	q.rout = q.rout[:0]
+	q.rout, q.routEarly = q.rout[:0], false
 	for _, l := range q.lanes {
 		l.inRout = false
 	}

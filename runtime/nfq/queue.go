@@ -96,7 +96,11 @@ type Queue struct {
 	pending atomic.Int64
 	errc    chan error
 	done    chan struct{} // closed by Stop: ends the supervisor
-	pumped  chan struct{} // closed when the receive loop ends
+	// supAsleep is set while the supervisor waits for a packet to enter
+	// the engine, and supWake wakes it (supervise).
+	supAsleep atomic.Bool
+	supWake   chan struct{}
+	pumped    chan struct{} // closed when the receive loop ends
 	// pumpGen is the generation of the current receive loop: the
 	// supervisor deposes a loop stuck in the engine (runInline).
 	pumpGen atomic.Uint64
@@ -109,6 +113,10 @@ type Queue struct {
 	// once per received batch.
 	rout  []byte
 	rdone int
+	// routEarly is set when rout holds a verdict given before the
+	// packet's lane was known (skipEarly): a packet handed to any lane
+	// waits for rout to be sent.
+	routEarly bool
 	// rest and restHead are what the receive loop has still to dispatch
 	// of its batch: the next datagrams, and the rest of the current one.
 	// The supervisor hands them to the next loop when it deposes one.
@@ -178,7 +186,7 @@ func newQueue(e *engine.Engine, cfg Config, out link) *Queue {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 5 * time.Second
 	}
-	q := &Queue{e: e, cfg: cfg, out: out, log: cfg.Logger, done: make(chan struct{}),
+	q := &Queue{e: e, cfg: cfg, out: out, log: cfg.Logger, done: make(chan struct{}), supWake: make(chan struct{}, 1),
 		pumped: make(chan struct{}), errc: make(chan error, 1)}
 	for range e.Workers() {
 		q.lanes = append(q.lanes, &lane{ch: make(chan *job, cfg.LaneLen), drained: make(chan struct{}, 1)})
