@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ctlua/ctlua/engine/tick"
 )
 
 // Config configures an Engine. The zero value is usable.
@@ -67,10 +69,8 @@ type Engine struct {
 
 	stop chan struct{}
 	done chan struct{}
-	// asleep is set while the watchdog waits for a call to start, and
-	// wake wakes it (watchdog.go).
-	asleep atomic.Bool
-	wake   chan struct{}
+	// dog ticks the watchdog while a call runs (watchdog.go).
+	dog *tick.Ticker
 }
 
 type entry struct {
@@ -86,7 +86,8 @@ func New(cfg Config) (*Engine, error) {
 	}
 	cfg.setDefaults()
 	e := &Engine{cfg: cfg, seed: maphash.MakeSeed(), files: map[string]string{},
-		stop: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1), epoch: time.Now()}
+		stop: make(chan struct{}), done: make(chan struct{}), epoch: time.Now()}
+	e.dog = tick.New(e.cfg.Budget / 4)
 	e.helpers.Store(&map[string]*entry{})
 	e.workers = make([]atomic.Pointer[worker], cfg.Workers)
 	for i := range e.workers {

@@ -24,7 +24,7 @@ func TestWatchdogSleepsAndWakes(t *testing.T) {
 	asleep := func() bool {
 		deadline := time.Now().Add(2 * time.Second)
 		for time.Now().Before(deadline) {
-			if e.asleep.Load() {
+			if e.dog.Asleep() {
 				return true
 			}
 			time.Sleep(budget / 4)

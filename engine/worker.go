@@ -122,7 +122,7 @@ func (w *worker) pcall(in *instance, nargs, nret int) (err error, timedOut bool)
 	w.wmu.Lock()
 	w.start, w.running = w.e.clock(), in
 	w.wmu.Unlock()
-	w.e.wakeWatchdog()
+	w.e.dog.Wake()
 	err = in.sb.L.PCall(nargs, nret, nil)
 	w.wmu.Lock()
 	stopped := w.start < 0

@@ -42,7 +42,7 @@ func (q *Queue) runInline(l *lane, j *job, scratch *[]byte) bool {
 	l.cur, l.curInline = j, true
 	l.seq++
 	l.mu.Unlock()
-	q.wakeSupervisor()
+	q.sup.Wake()
 	*scratch = q.handle(j, (*scratch)[:0])
 	if j.decision.Took > inlineSlow {
 		q.inlineOff.Store(inlineBackoff)

@@ -85,7 +85,7 @@ func (q *Queue) serve(l *lane, gen uint64) {
 		seq := l.seq
 		l.calling.Store(seq)
 		l.mu.Unlock()
-		q.wakeSupervisor()
+		q.sup.Wake()
 		scratch = q.handle(j, scratch[:0])
 		l.calling.CompareAndSwap(seq, 0)
 		l.mu.Lock()
@@ -131,55 +131,15 @@ func (q *Queue) flushLane(l *lane) {
 // supervise answers the packets stuck in the engine past StuckAfter with
 // the default verdict and gives their lanes a fresh goroutine. It looks
 // four times a StuckAfter while a packet is in the engine, and sleeps
-// while none is: a packet entering the engine wakes it (wakeSupervisor).
+// while none is: a lane or the receive loop wakes it (q.sup.Wake) once
+// it has set l.cur.
 func (q *Queue) supervise() {
-	every := max(q.cfg.StuckAfter/4, time.Millisecond)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-q.done:
-			return
-		case now := <-t.C:
-			if q.checkLanes(now) {
-				continue
-			}
-			// Asleep first, then a last look: a packet that enters the
-			// engine after the look finds asleep set and wakes it.
-			q.supAsleep.Store(true)
-			if q.checkLanes(time.Now()) {
-				q.supAsleep.Store(false)
-				continue
-			}
-			t.Stop()
-			select {
-			case <-q.done:
-				return
-			case <-q.supWake:
-			}
-			t.Reset(every)
+	q.sup.Run(q.done, func(now time.Time) (busy bool) {
+		for _, l := range q.lanes {
+			busy = q.check(l, now) || busy
 		}
-	}
-}
-
-// checkLanes checks every lane and reports whether a packet is in the
-// engine.
-func (q *Queue) checkLanes(now time.Time) (busy bool) {
-	for _, l := range q.lanes {
-		busy = q.check(l, now) || busy
-	}
-	return busy
-}
-
-// wakeSupervisor wakes the supervisor if it sleeps; a lane or the receive
-// loop calls it after handing a packet to the engine (l.cur set).
-func (q *Queue) wakeSupervisor() {
-	if q.supAsleep.Load() && q.supAsleep.CompareAndSwap(true, false) {
-		select {
-		case q.supWake <- struct{}{}:
-		default:
-		}
-	}
+		return busy
+	})
 }
 
 // check abandons l's goroutine if the same packet has been in the engine

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ctlua/ctlua/engine"
+	"github.com/ctlua/ctlua/engine/tick"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,11 +97,9 @@ type Queue struct {
 	pending atomic.Int64
 	errc    chan error
 	done    chan struct{} // closed by Stop: ends the supervisor
-	// supAsleep is set while the supervisor waits for a packet to enter
-	// the engine, and supWake wakes it (supervise).
-	supAsleep atomic.Bool
-	supWake   chan struct{}
-	pumped    chan struct{} // closed when the receive loop ends
+	// sup ticks the supervisor while a packet is in the engine.
+	sup    *tick.Ticker
+	pumped chan struct{} // closed when the receive loop ends
 	// pumpGen is the generation of the current receive loop: the
 	// supervisor deposes a loop stuck in the engine (runInline).
 	pumpGen atomic.Uint64
@@ -186,8 +185,8 @@ func newQueue(e *engine.Engine, cfg Config, out link) *Queue {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 5 * time.Second
 	}
-	q := &Queue{e: e, cfg: cfg, out: out, log: cfg.Logger, done: make(chan struct{}), supWake: make(chan struct{}, 1),
-		pumped: make(chan struct{}), errc: make(chan error, 1)}
+	q := &Queue{e: e, cfg: cfg, out: out, log: cfg.Logger, done: make(chan struct{}),
+		pumped: make(chan struct{}), errc: make(chan error, 1), sup: tick.New(max(cfg.StuckAfter/4, time.Millisecond))}
 	for range e.Workers() {
 		q.lanes = append(q.lanes, &lane{ch: make(chan *job, cfg.LaneLen), drained: make(chan struct{}, 1)})
 	}
