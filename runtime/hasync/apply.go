@@ -80,7 +80,7 @@ func (n *Node) done(m *Message, err error) bool {
 	switch {
 	case err == nil:
 		n.applied.Add(1)
-		n.log.Debug("ha sync: applied the peer's "+m.Kind, "master", m.Master.String())
+		n.log.Debug("ha sync: applied the peer's "+m.Kind, "master", m.Master.String(), "expectation", m.Expect.String())
 		return true
 	case errors.Is(err, unix.ENOENT):
 		return false

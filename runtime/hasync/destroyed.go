@@ -65,6 +65,7 @@ func (n *Node) Destroyed(ev nfq.ExpectEvent) {
 		return
 	}
 	n.destroyedSent.Add(1)
+	n.log.Debug("ha sync: an expectation the peer holds a copy of went here", "master", x.Master.String(), "expectation", x.Tuple.String())
 	e := &engine.Expectation{Tuple: x.Tuple, Mask: x.Mask, Class: x.Class, Flags: x.Flags, Helper: x.Helper}
 	n.queue(Message{Kind: KindUnexpect, Master: unmapped(x.Master), Zone: x.Zone, Expect: e})
 }

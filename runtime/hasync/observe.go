@@ -107,6 +107,7 @@ func (n *Node) sendExpect(master *engine.Conn, e *engine.Expectation) {
 		nat := *x.NAT
 		x.NAT = &nat
 	}
+	n.log.Debug("ha sync: sending an expectation", "master", master.Orig.String(), "expectation", x.String())
 	n.queue(Message{Kind: KindExpect, Master: unmapped(master.Orig), Zone: master.Zone, Expect: &x})
 }
 

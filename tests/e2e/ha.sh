@@ -45,6 +45,9 @@
 #     sync channel (on_exit keep), conntrackd with ExpectationSync on:
 #     recorded like conntrackd's, to show what the channel adds.
 #   CTLUA_HA_MODES="snat" ...       only these modes (default: plain snat dnat)
+#   CTLUA_HA_KEEP_CONNS=1 ...       keep the connections of the earlier modes
+#     at a mode's new NAT rules (not flushed): the DNAT'ed call's expected
+#     media then clashes with the plain call's media flow (docs/ha.md)
 # Exit 0: passed. Output ends with "N passed, M failed".
 set -uo pipefail
 IMPL=${CTLUA_HA_HELPER:-ctlua}
@@ -166,6 +169,13 @@ for i in 1 2; do
     || die "conntrackd on fw$i did not start: $(cat "$W/conntrackd$i.log" "$W/conntrackd$i.out" 2>/dev/null | tail -5)"
 done
 
+# The kernel's expectation events and UDP connection events on both
+# firewalls, with timestamps: shown when a SIP step fails (debug).
+for i in 1 2; do
+  inns "$NS-fw$i" conntrack -E expect -o timestamp >"$W/ev-expect$i.log" 2>&1 &
+  inns "$NS-fw$i" conntrack -E -p udp -o timestamp >"$W/ev-udp$i.log" 2>&1 &
+done
+
 # --- ctlua on each firewall ------------------------------------------------------------
 if [[ $IMPL == ctlua* ]]; then
   cp "$E2E/../../scripts/ftp/helper.lua" "$W/ftp.lua"; cp "$E2E/../../scripts/sip/helper.lua" "$W/sip.lua"
@@ -258,6 +268,13 @@ debug() {
     echo "--- debug fw$i: removals synced"; grep -E "unexpect|udp.*:5060" "$W/ctlua$i.log" 2>/dev/null | grep -v "ha sync: applied the peer.s expect\"" | tail -12 | cut -c1-300 | sed "s/^/    /"
   done
   echo "--- debug: ftpd"; tail -10 "$W/ftpd.log" | sed 's/^/    /'
+  for i in 1 2; do echo "--- debug fw$i: conntrack -S"; inns "$NS-fw$i" conntrack -S 2>/dev/null | sed 's/^/    /'; done
+  [[ $1 == *-sip ]] || return
+  for i in 1 2; do
+    echo "--- debug fw$i: expectation events (udp)"; grep "proto=17" "$W/ev-expect$i.log" | tail -40 | sed 's/^/    /'
+    echo "--- debug fw$i: udp connection events (not the sync links)"; grep -v 'dport=3780\|dport=7000' "$W/ev-udp$i.log" | tail -40 | sed 's/^/    /'
+    echo "--- debug fw$i: ctlua's sip lines"; grep -E "helper=sip|udp 19|udp 198" "$W/ctlua$i.log" | tail -40 | cut -c1-400 | sed 's/^/    /'
+  done
 }
 
 ROWS=()
@@ -265,8 +282,17 @@ run_mode() { # MODE FROM TO (firewall numbers)
   local mode=$1 from=$2 to=$3 out=$W/$1 host=198.51.100.2
   mkdir -p "$out"; [[ $mode == dnat ]] && host=192.0.2.254
   local FROM=$NS-fw$from TO=$NS-fw$to
+  # A new NAT configuration, and, as after any NAT change, the connections
+  # of the old one flushed on both nodes: they keep the NAT they were set
+  # up with. Kept, they are state no real pair has: alice's SIP connection
+  # of the plain mode (3600 s) carried the SNAT mode's call untranslated,
+  # and her plain-mode media flow (198.51.100.2:31000 from 40010) is the
+  # reply tuple the DNAT'ed call's expected media gets, which the kernel
+  # then refuses to confirm (docs/ha.md, "Measured").
   for fw in $FW1 $FW2; do
     inns "$fw" nft delete table ip hanat 2>/dev/null; nat_rules "$mode" | inns "$fw" nft -f - || bad "$mode: nft NAT rules"
+    [[ -n ${CTLUA_HA_KEEP_CONNS:-} ]] && continue
+    inns "$fw" conntrack -F >/dev/null 2>&1; inns "$fw" conntrack -F expect >/dev/null 2>&1
   done
   local seq0=0 exp0=0
   local took0=0
@@ -330,6 +356,7 @@ run_sip() {
   wait_for 60 test -e "$out/sip-ready" || { bad "$mode sip: the call did not get to the failover"; cat "$out/client.log" "$out/server.log"; kill $cpid $spid 2>/dev/null; return; }
   wait_for 20 has_expect "$NS-fw$to" 17 "$sport" || echo "    (no expectation of the call on fw$to before the failover)"
   inns "$NS-fw$to" conntrack -L expect 2>/dev/null | grep "proto=17" | sed 's/^/    fw'"$to"' expect: /' 
+  echo "    failover at $(date +%T.%N | cut -c1-12)"
   activate "$NS-fw$to" "$NS-fw$from"
   touch "$out/sip-failed-over"
   wait $cpid; wait $spid
