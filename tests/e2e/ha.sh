@@ -337,39 +337,46 @@ run_mode() { # MODE FROM TO (firewall numbers)
   row+="; fw$to dropped $(( $(inns "$TO" nft list chain inet filter forward | grep -o 'counter packets [0-9]*' | awk '{print $3}') - d0 )) packets after the failover"
   ROWS+=("$row")
 }
-# run_sip MODE FROM TO: a SIP call through FROM, media across the failover to TO.
+# run_sip MODE FROM TO [CALL]: a SIP call through FROM, media across the
+# failover to TO; CALL (2) names a mode's second call.
 run_sip() {
-  local mode=$1 from=$2 to=$3 out=$W/$1-sip peer=198.51.100.2
+  local mode=$1 from=$2 to=$3 call=${4:-} peer=198.51.100.2
+  local out=$W/$1-sip$call label="$1 sip$call"
   mkdir -p "$out"; [[ $mode == dnat ]] && peer=192.0.2.254
-  echo "--- $mode sip: call through fw$from at ${SECONDS}s"
+  echo "--- $label: call through fw$from at ${SECONDS}s"
   local exp0=0
-  [[ $IMPL == ctlua* ]] && exp0=$(grep -c "applied the peer's expect" "$W/ctlua$to.log")
+  [[ $IMPL == ctlua* ]] && exp0=$(grep -c "applied the peer's expect\" master=\"udp" "$W/ctlua$to.log")
   inns "$SRV" "$PY" "$HA/sip_call.py" server "$out" 198.51.100.2 192.0.2.1 >"$out/server.log" 2>&1 &
   local spid=$!
-  wait_for 60 sh -c "ip netns exec $SRV ss -lun | grep -q ':5060 '" || { bad "$mode sip: the SIP server did not start"; return; }
-  # alice calls from 5062 in every mode, like a phone: the calls of the
-  # other modes leave their connection and leftover expectations behind
-  # (docs/ha.md, "What the channel does not carry").
+  wait_for 60 sh -c "ip netns exec $SRV ss -lun | grep -q ':5060 '" || { bad "$label: the SIP server did not start"; return; }
+  # alice calls from the same ports every time, like a phone: a mode's
+  # second call comes on the first one's SIP connection, with the first
+  # one's media flows still there and its expectations (originals and
+  # copies) on both nodes.
   local sport=5062
   inns "$CLI" "$PY" "$HA/sip_call.py" client "$out" 192.0.2.1 "$peer" $sport >"$out/client.log" 2>&1 &
   local cpid=$!
-  wait_for 60 test -e "$out/sip-ready" || { bad "$mode sip: the call did not get to the failover"; cat "$out/client.log" "$out/server.log"; kill $cpid $spid 2>/dev/null; return; }
-  wait_for 20 has_expect "$NS-fw$to" 17 "$sport" || echo "    (no expectation of the call on fw$to before the failover)"
+  wait_for 60 test -e "$out/sip-ready" || { bad "$label: the call did not get to the failover"; cat "$out/client.log" "$out/server.log"; kill $cpid $spid 2>/dev/null; return; }
+  if [[ $IMPL == ctlua ]]; then  # this call's four (RTP and RTCP each way), not an earlier call's
+    wait_for 20 logged "$to" "applied the peer's expect\" master=\"udp" $((exp0 + 3)) || echo "    (not all four expectations of the call on fw$to before the failover)"
+  else
+    wait_for 20 has_expect "$NS-fw$to" 17 "$sport" || echo "    (no expectation of the call on fw$to before the failover)"
+  fi
   inns "$NS-fw$to" conntrack -L expect 2>/dev/null | grep "proto=17" | sed 's/^/    fw'"$to"' expect: /' 
   echo "    failover at $(date +%T.%N | cut -c1-12)"
   activate "$NS-fw$to" "$NS-fw$from"
   touch "$out/sip-failed-over"
   wait $cpid; wait $spid
   sed 's/^/    client: /' "$out/client.log"; sed 's/^/    server: /' "$out/server.log"
-  local name res row="$mode-sip"
+  local name res row="$mode-sip$call"
   for name in before-media established-media expected-media bye; do
     res=$(cat "$out/client.log" "$out/server.log" | awk -v n="$name" '$1=="STEP" && $2==n {print $3}')
     [[ -z $res ]] && res=missing
     row+=" $name=$res"
     [[ -z $ASSERT ]] && continue
-    [[ $res == ok ]] && ok "$mode sip: $name (fw$([[ $name == before-media ]] && echo "$from" || echo "$to"))" || { bad "$mode sip: $name: $res"; debug "$mode-sip"; }
+    [[ $res == ok ]] && ok "$label: $name (fw$([[ $name == before-media ]] && echo "$from" || echo "$to"))" || { bad "$label: $name: $res"; debug "$mode-sip$call"; }
   done
-  [[ $IMPL == ctlua* ]] && row+=" | on fw$to: $(( $(grep -c "applied the peer's expect" "$W/ctlua$to.log") - exp0 )) expectations created"
+  [[ $IMPL == ctlua* ]] && row+=" | on fw$to: $(( $(grep -c "applied the peer's expect\" master=\"udp" "$W/ctlua$to.log") - exp0 )) expectations created"
   ROWS+=("$row")
 }
 
@@ -377,7 +384,8 @@ set -- ${CTLUA_HA_MODES:-plain snat dnat}
 active=1
 for mode in "$@"; do
   run_mode "$mode" $active $((3 - active)); active=$((3 - active))
-  if [[ $IMPL == ctlua* ]]; then run_sip "$mode" $active $((3 - active)); active=$((3 - active)); fi
+  [[ $IMPL == ctlua* ]] || continue
+  for call in "" 2; do run_sip "$mode" $active $((3 - active)) $call; active=$((3 - active)); done
 done
 
 echo "--- forward drops: fw1 $(inns "$FW1" nft list chain inet filter forward | grep -o 'counter packets [0-9]*'), fw2 $(inns "$FW2" nft list chain inet filter forward | grep -o 'counter packets [0-9]*')"
