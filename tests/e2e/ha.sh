@@ -25,11 +25,12 @@
 # connection, a passive and an active transfer each on a connection idle
 # since before the failover (PASV or PORT is its first command after it),
 # and a new passive and active transfer on the first one. Then (ctlua only:
-# conntrackd has no SIP helper) a SIP call (tests/e2e/ha/sip_call.py) with
-# media across a second failover: media before it, the established flow and
-# a flow announced before it (the 200 OK's SDP) after it, and the BYE
-# through the new master. Each failover moves the addresses to the other
-# firewall.
+# conntrackd has no SIP helper) two SIP calls from the same ports
+# (tests/e2e/ha/sip_call.py), each with media across a failover of its own:
+# media before it, the established flow and a flow announced before it (the
+# 200 OK's SDP) after it, and the BYE through the new master. Each failover
+# moves the addresses to the other firewall; each mode starts with the
+# earlier mode's connections flushed (a NAT change).
 #
 #   CTLUA_BIN=path/to/ctlua tests/vm/run.sh bash tests/e2e/ha.sh
 #     ctlua on both firewalls ([ha]: the second daemon adopts the helper, and
