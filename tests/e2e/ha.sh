@@ -45,7 +45,8 @@
 #   CTLUA_HA_HELPER=ctlua-nosync ... ctlua on both firewalls without [ha]'s
 #     sync channel (on_exit keep), conntrackd with ExpectationSync on:
 #     recorded like conntrackd's, to show what the channel adds.
-#   CTLUA_HA_MODES="snat" ...       only these modes (default: plain snat dnat)
+#   CTLUA_HA_MODES="snat" ...       only these modes (default: plain snat dnat,
+#     and with ctlua plain6: the FTP steps over IPv6, EPSV and EPRT, no NAT)
 #   CTLUA_HA_KEEP_CONNS=1 ...       keep the connections of the earlier modes
 #     at a mode's new NAT rules (not flushed): the DNAT'ed call's expected
 #     media then clashes with the plain call's media flow (docs/ha.md)
@@ -85,6 +86,8 @@ for i in 1 2; do
   inns "$fw" ip addr add 192.0.2.25$((i+1))/24 dev f0; inns "$fw" ip addr add 198.51.100.25$((i+1))/24 dev f1
   inns "$fw" ip link set f0 up; inns "$fw" ip link set f1 up
   inns "$fw" sysctl -qw net.ipv4.ip_forward=1
+  inns "$fw" ip addr add 2001:db8:1::25$((i+1))/64 dev f0 nodad; inns "$fw" ip addr add 2001:db8:2::25$((i+1))/64 dev f1 nodad
+  inns "$fw" sysctl -qw net.ipv6.conf.all.forwarding=1
 done
 ip link add y0 netns "$FW1" type veth peer name y0 netns "$FW2" || die "no veth"
 inns "$FW1" ip addr add 10.9.0.1/24 dev y0; inns "$FW2" ip addr add 10.9.0.2/24 dev y0
@@ -92,19 +95,27 @@ inns "$FW1" ip link set y0 up; inns "$FW2" ip link set y0 up
 inns "$CLI" ip addr add 192.0.2.1/24 dev br0; inns "$CLI" ip link set br0 up
 inns "$SRV" ip addr add 198.51.100.2/24 dev br0; inns "$SRV" ip link set br0 up
 inns "$CLI" ip route add default via 192.0.2.254; inns "$SRV" ip route add default via 198.51.100.254
+# IPv6 (the plain6 mode): 2001:db8:1::/64 the clients', 2001:db8:2::/64 the server's.
+inns "$CLI" ip addr add 2001:db8:1::1/64 dev br0 nodad; inns "$SRV" ip addr add 2001:db8:2::2/64 dev br0 nodad
+inns "$CLI" ip -6 route add default via 2001:db8:1::254; inns "$SRV" ip -6 route add default via 2001:db8:2::254
 
 # activate FW OTHER: the virtual addresses move to FW (a VRRP transition).
 activate() {
   inns "$2" ip addr del 192.0.2.254/24 dev f0 2>/dev/null; inns "$2" ip addr del 198.51.100.254/24 dev f1 2>/dev/null
+  inns "$2" ip addr del 2001:db8:1::254/64 dev f0 2>/dev/null; inns "$2" ip addr del 2001:db8:2::254/64 dev f1 2>/dev/null
   inns "$1" ip addr add 192.0.2.254/24 dev f0; inns "$1" ip addr add 198.51.100.254/24 dev f1
+  inns "$1" ip addr add 2001:db8:1::254/64 dev f0 nodad; inns "$1" ip addr add 2001:db8:2::254/64 dev f1 nodad
   inns "$CLI" ip neigh flush all; inns "$SRV" ip neigh flush all
+  inns "$CLI" ip -6 neigh flush all; inns "$SRV" ip -6 neigh flush all
 }
 activate "$FW1" "$FW2"
 
 # --- FTP server ---------------------------------------------------------------------
 mkdir -p "$W/root"
 for f in a b c d e f; do head -c 3000 /dev/urandom | base64 > "$W/root/$f.txt"; done
-inns "$SRV" "$PY" -c '
+# ftpd ADDR LOG: pyftpdlib on ADDR:21 (0.0.0.0, and the IPv6 address for plain6).
+ftpd() {
+  inns "$SRV" "$PY" -c '
 import sys, logging
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler, PassiveDTP
@@ -113,7 +124,10 @@ a = DummyAuthorizer(); a.add_anonymous(sys.argv[1])
 h = FTPHandler; h.authorizer = a; h.permit_foreign_addresses = False
 PassiveDTP.timeout = 600  # a PASV waits across the failover (30 s by default: less than a loaded host takes)
 logging.basicConfig(level=logging.WARNING)
-FTPServer(("0.0.0.0", 21), h).serve_forever()' "$W/root" >"$W/ftpd.log" 2>&1 &
+FTPServer((sys.argv[2], 21), h).serve_forever()' "$W/root" "$1" >"$2" 2>&1 &
+}
+ftpd 0.0.0.0 "$W/ftpd.log"
+ftpd 2001:db8:2::2 "$W/ftpd6.log"
 
 # --- conntrackd (sync, and with CTLUA_HA_HELPER=conntrackd the helper) on each firewall ---
 ctd_conf() { # N LOCAL PEER
@@ -221,6 +235,8 @@ base_rules() {
   printf '\t\tmeta nfproto ipv4 tcp dport 21 ct helper set "ftp4"\n'
   [[ -n $sip ]] && printf '\t\tmeta nfproto ipv4 udp dport 5060 ct helper set "sip4"\n'
   printf '\t}\n}\n'
+  # IPv6 FTP (the plain6 mode), with ctlua's helper: it registers both families.
+  [[ -n $sip ]] && printf 'table inet hahelper6 {\n\tct helper ftp6 {\n\t\ttype "ftp" protocol tcp\n\t\tl3proto ip6\n\t}\n\tchain prerouting {\n\t\ttype filter hook prerouting priority filter; policy accept;\n\t\tmeta nfproto ipv6 tcp dport 21 ct helper set "ftp6"\n\t}\n}\n'
   cat <<'NFT'
 table inet filter {
 	chain forward {
@@ -252,10 +268,11 @@ wait_for() {
   local end=$((SECONDS + $1)); shift
   until "$@" >/dev/null 2>&1; do (( SECONDS >= end )) && return 1; sleep 0.2; done
 }
-has_master() { inns "$1" conntrack -L -p tcp --dport 21 2>/dev/null | grep -q "sport=$2 "; }
+CTFAM=ipv4  # the family of the mode's connections (plain6: ipv6)
+has_master() { inns "$1" conntrack -L -f $CTFAM -p tcp --dport 21 2>/dev/null | grep -q "sport=$2 "; }
 # has_expect FW L4 SPORT: an expectation of the master from the client's
 # port SPORT (leftovers of earlier connections do not count).
-has_expect() { inns "$1" conntrack -L expect 2>/dev/null | grep -qE "^[0-9]+ proto=$2 .*master-src=[^ ]+ master-dst=[^ ]+ sport=$3 "; }
+has_expect() { inns "$1" conntrack -L expect -f $CTFAM 2>/dev/null | grep -qE "^[0-9]+ proto=$2 .*master-src=[^ ]+ master-dst=[^ ]+ sport=$3 "; }
 logged() { [[ $(grep -c "$2" "$W/ctlua$1.log") -gt ${3:-0} ]]; }  # N PATTERN [MORE-THAN]
 
 # debug MODE: the state of both firewalls, once per mode.
@@ -263,8 +280,8 @@ debug() {
   [[ -e $W/$1/debugged ]] && return; touch "$W/$1/debugged"
   local i
   for i in 1 2; do
-    echo "--- debug fw$i: conntrack"; inns "$NS-fw$i" conntrack -L 2>/dev/null | grep -v 'dport=3780\|dport=7000' | head -20 | sed 's/^/    /'
-    echo "--- debug fw$i: expectations"; inns "$NS-fw$i" conntrack -L expect 2>/dev/null | sed 's/^/    /'
+    echo "--- debug fw$i: conntrack"; inns "$NS-fw$i" conntrack -L -f $CTFAM 2>/dev/null | grep -v 'dport=3780\|dport=7000' | head -20 | sed 's/^/    /'
+    echo "--- debug fw$i: expectations"; inns "$NS-fw$i" conntrack -L expect -f $CTFAM 2>/dev/null | sed 's/^/    /'
     echo "--- debug fw$i: ctlua log"; grep -v 'level=DEBUG msg="ha sync: \(applied\|stored\)' "$W/ctlua$i.log" 2>/dev/null | tail -25 | sed 's/^/    /'
     echo "--- debug fw$i: removals synced"; grep -E "unexpect|udp.*:5060" "$W/ctlua$i.log" 2>/dev/null | grep -v "ha sync: applied the peer.s expect\"" | tail -12 | cut -c1-300 | sed "s/^/    /"
   done
@@ -282,6 +299,7 @@ ROWS=()
 run_mode() { # MODE FROM TO (firewall numbers)
   local mode=$1 from=$2 to=$3 out=$W/$1 host=198.51.100.2
   mkdir -p "$out"; [[ $mode == dnat ]] && host=192.0.2.254
+  CTFAM=ipv4; [[ $mode == plain6 ]] && { host=2001:db8:2::2; CTFAM=ipv6; }
   local FROM=$NS-fw$from TO=$NS-fw$to
   # A new NAT configuration, and, as after any NAT change, the connections
   # of the old one flushed on both nodes: they keep the NAT they were set
@@ -310,11 +328,11 @@ run_mode() { # MODE FROM TO (firewall numbers)
   local synced="master"
   wait_for 30 has_master "$TO" "$sport" || synced="no master"
   wait_for 20 has_expect "$TO" 6 "$sport" && synced+=", expectation" || synced+=", no expectation"
-  if [[ $IMPL == ctlua && $mode != plain ]]; then
+  if [[ $IMPL == ctlua && ( $mode == snat || $mode == dnat ) ]]; then
     wait_for 20 logged "$to" "stored the peer's seqadj" "$seq0" && synced+=", seqadj" || synced+=", no seqadj"
   fi
   echo "--- $mode: on fw$to before the failover: $synced (at ${SECONDS}s)"
-  inns "$TO" conntrack -L expect 2>/dev/null | sed 's/^/    fw'"$to"' expect: /'
+  inns "$TO" conntrack -L expect -f $CTFAM 2>/dev/null | sed 's/^/    fw'"$to"' expect: /'
   activate "$TO" "$FROM"
   local d0; d0=$(inns "$TO" nft list chain inet filter forward | grep -o 'counter packets [0-9]*' | awk '{print $3}')
   local t0=$SECONDS
@@ -381,11 +399,12 @@ run_sip() {
   ROWS+=("$row")
 }
 
-set -- ${CTLUA_HA_MODES:-plain snat dnat}
+modes="plain snat dnat"; [[ $IMPL == ctlua ]] && modes+=" plain6"
+set -- ${CTLUA_HA_MODES:-$modes}
 active=1
 for mode in "$@"; do
   run_mode "$mode" $active $((3 - active)); active=$((3 - active))
-  [[ $IMPL == ctlua* ]] || continue
+  [[ $IMPL == ctlua* && $mode != plain6 ]] || continue  # sip_call.py is IPv4
   for call in "" 2; do run_sip "$mode" $active $((3 - active)) $call; active=$((3 - active)); done
 done
 
