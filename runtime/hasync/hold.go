@@ -32,6 +32,11 @@ func (n *Node) hold(m *Message) {
 	defer n.mu.Unlock()
 	if n.nHeldN >= maxSent {
 		n.pruneHeld(now)
+		if n.nHeldN >= maxSent {
+			clear(n.held) // at worst a leftover copy is not displaced
+			n.nHeldN = 0
+			n.nHeld.Store(0)
+		}
 	}
 	d := k.dst
 	cs := n.held[d][:0:0]
