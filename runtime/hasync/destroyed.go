@@ -44,11 +44,14 @@ func (n *Node) rememberSent(master *engine.Conn, e *engine.Expectation) {
 	k := expKeyOf(master.Orig, master.Zone, e.Tuple)
 	n.sentExp[k] = now.Add(sentTTL)
 	if n.nHeldN > 0 {
-		// The helper's expectation replaced a copy of the same master
-		// (the kernel's rule): it is no longer the peer's to displace.
+		// No copy that clashes with the helper's expectation is in the
+		// kernel any more: the helper's replaced it (same master, the
+		// kernel's rule), or displace removed it, or it went before
+		// (the kernel would have refused the helper's). Listed still, it
+		// would make displace remove the helper's own by its tuple.
 		var cs []heldCopy
 		for _, c := range n.held[k.dst] {
-			if c.master != k.master || !c.e.Clashes(e) {
+			if !c.e.Clashes(e) {
 				cs = append(cs, c)
 			}
 		}

@@ -187,3 +187,34 @@ func pairOn(t *testing.T, ka, kb Kernel) (a, b *Node) {
 	go b.Run(ctx)
 	return a, b
 }
+
+// TestNodeOwnExpectationEndsCopy: once the node's helper holds a tuple
+// (here the copy that was on it went without an event), the copy is off
+// the list: a later clash on that tuple is with the helper's own, which
+// must not be displaced.
+func TestNodeOwnExpectationEndsCopy(t *testing.T) {
+	ka, kb := &tableKernel{}, &tableKernel{}
+	a, b := pairOn(t, ka, kb)
+	a.Observe(&engine.Conn{Orig: master}, [2]nfq.SeqAdjust{}, &engine.Decision{Expectations: []engine.Expectation{natExpect}})
+	eventually(t, "the copy on b", func() bool { return len(kb.holders(&natExpect)) == 1 })
+	if err := kb.Unexpect(nil, &natExpect); err != nil { // gone, and no event came
+		t.Fatal(err)
+	}
+	second, third := master, master
+	second.SrcPort += 10
+	third.SrcPort += 20
+	x := b.Expecter(kb)
+	e := natExpect
+	if err := x.Expect(&engine.Conn{Orig: second}, &e); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Expect(&engine.Conn{Orig: third}, &e); !errors.Is(err, engine.ErrExpectClash) {
+		t.Errorf("a third master's insert: %v, want the clash with the second's", err)
+	}
+	if got := kb.holders(&e); len(got) != 1 || got[0] != second {
+		t.Errorf("the tuple is held by %v, want the second master's own", got)
+	}
+	if s := b.Stats(); s.Displaced != 0 {
+		t.Errorf("displaced %d, want 0", s.Displaced)
+	}
+}
