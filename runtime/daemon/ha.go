@@ -118,5 +118,5 @@ func (h *haNode) logStats(log *slog.Logger) {
 	s := h.Stats()
 	log.Info("ha sync stats", "sent", s.Sent, "send_dropped", s.SendDropped, "send_errors", s.SendErrors,
 		"received", s.Received, "bad", s.Bad, "applied", s.Applied, "retried", s.Retried,
-		"failed", s.Failed, "expired", s.Expired, "expectations", s.ExpectationsFound, "taken_over", s.TakenOver, "replaced", s.Replaced, "followed", s.Followed)
+		"failed", s.Failed, "expired", s.Expired, "expectations", s.ExpectationsFound, "taken_over", s.TakenOver, "replaced", s.Replaced, "followed", s.Followed, "displaced", s.Displaced)
 }

@@ -58,8 +58,15 @@ func (n *Node) apply(m *Message) bool {
 			// receive defers this one behind it).
 			err = nil
 		}
+		if err == nil {
+			n.release(m.Master, m.Zone, m.Expect)
+		}
 		return n.done(m, err)
 	}
+	// An expectation of the same master and tuple that this node sent is
+	// replaced by the peer's: its removal (an event here) must not go to
+	// the peer as the removal of the peer's own.
+	n.unsend(m)
 	err := n.cfg.Kernel.Expect(conn, m.Expect)
 	if errors.Is(err, engine.ErrExpectClash) {
 		// Another master's expectation holds the tuple here, where the
@@ -71,6 +78,9 @@ func (n *Node) apply(m *Message) bool {
 			err = n.cfg.Kernel.Expect(conn, m.Expect)
 		}
 	}
+	if err == nil {
+		n.hold(m)
+	}
 	return n.done(m, err)
 }
 
@@ -80,7 +90,7 @@ func (n *Node) done(m *Message, err error) bool {
 	switch {
 	case err == nil:
 		n.applied.Add(1)
-		n.log.Debug("ha sync: applied the peer's "+m.Kind, "master", m.Master.String())
+		n.log.Debug("ha sync: applied the peer's "+m.Kind, "master", m.Master.String(), "expectation", m.Expect.String())
 		return true
 	case errors.Is(err, unix.ENOENT):
 		return false

@@ -41,7 +41,22 @@ func (n *Node) rememberSent(master *engine.Conn, e *engine.Expectation) {
 			clear(n.sentExp) // at worst a copy lives until it expires
 		}
 	}
-	n.sentExp[expKeyOf(master.Orig, master.Zone, e.Tuple)] = now.Add(sentTTL)
+	k := expKeyOf(master.Orig, master.Zone, e.Tuple)
+	n.sentExp[k] = now.Add(sentTTL)
+	if n.nHeldN > 0 {
+		// No copy that clashes with the helper's expectation is in the
+		// kernel any more: the helper's replaced it (same master, the
+		// kernel's rule), or displace removed it, or it went before
+		// (the kernel would have refused the helper's). Listed still, it
+		// would make displace remove the helper's own by its tuple.
+		var cs []heldCopy
+		for _, c := range n.held[k.dst] {
+			if !c.e.Clashes(e) {
+				cs = append(cs, c)
+			}
+		}
+		n.setHeld(k.dst, cs)
+	}
 }
 
 // Destroyed takes the kernel's expectation events of this node
@@ -62,9 +77,22 @@ func (n *Node) Destroyed(ev nfq.ExpectEvent) {
 	delete(n.sentExp, k)
 	n.mu.Unlock()
 	if !ours {
+		// A copy held for the peer went (used here, expired).
+		n.release(x.Master, x.Zone, &engine.Expectation{Tuple: x.Tuple})
 		return
 	}
 	n.destroyedSent.Add(1)
+	n.log.Debug("ha sync: an expectation the peer holds a copy of went here", "master", x.Master.String(), "expectation", x.Tuple.String())
 	e := &engine.Expectation{Tuple: x.Tuple, Mask: x.Mask, Class: x.Class, Flags: x.Flags, Helper: x.Helper}
 	n.queue(Message{Kind: KindUnexpect, Master: unmapped(x.Master), Zone: x.Zone, Expect: e})
+}
+
+// unsend forgets that the node sent the expectation of m, a peer's
+// message about the same master and tuple: the expectation is the peer's
+// now, and its going here is not the node's to sync.
+func (n *Node) unsend(m *Message) {
+	k := expKeyOf(m.Master, m.Zone, m.Expect.Tuple)
+	n.mu.Lock()
+	delete(n.sentExp, k)
+	n.mu.Unlock()
 }

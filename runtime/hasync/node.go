@@ -54,6 +54,9 @@ type Stats struct {
 	// Followed counts the removals sent because an expectation the peer
 	// holds a copy of went here (Destroyed).
 	Followed uint64
+	// Displaced counts the copies held for the peer that this node's
+	// helper needed the tuple of (displace).
+	Displaced uint64
 }
 
 // A Node is one daemon's end of the sync channel.
@@ -73,11 +76,18 @@ type Node struct {
 	// sentExp holds the expectations sent to the peer, until they go
 	// here (Destroyed) or their time is up.
 	sentExp map[expKey]time.Time
+	// held indexes the copies this node created for the peer by their
+	// destination (dstOf); nHeldN counts them, nHeld too for the packet
+	// path's check without the lock.
+	held   map[engine.Tuple][]heldCopy
+	nHeldN int
+	nHeld  atomic.Int32
 
 	sentN, dropped, sendErrs              atomic.Uint64
 	received, bad, applied, retried       atomic.Uint64
 	failed, expired, expectationsObserved atomic.Uint64
 	takenOver, replaced, destroyedSent    atomic.Uint64
+	displaced                             atomic.Uint64
 	pendingMu                             sync.Mutex
 	pending                               []pending
 }
@@ -115,7 +125,7 @@ func Listen(cfg Config) (*Node, error) {
 	}
 	return &Node{cfg: cfg, log: log, conn: c, peer: net.UDPAddrFromAddrPort(cfg.Peer),
 		out: make(chan Message, 1024), sent: map[key][2]nfq.SeqAdjust{}, adopted: map[key][2]nfq.SeqAdjust{},
-		sentExp: map[expKey]time.Time{}}, nil
+		sentExp: map[expKey]time.Time{}, held: map[engine.Tuple][]heldCopy{}}, nil
 }
 
 // Stats returns the node's counters.
@@ -123,7 +133,8 @@ func (n *Node) Stats() Stats {
 	return Stats{Sent: n.sentN.Load(), SendDropped: n.dropped.Load(), SendErrors: n.sendErrs.Load(),
 		Received: n.received.Load(), Bad: n.bad.Load(), Applied: n.applied.Load(), Retried: n.retried.Load(),
 		Failed: n.failed.Load(), Expired: n.expired.Load(), ExpectationsFound: n.expectationsObserved.Load(),
-		TakenOver: n.takenOver.Load(), Replaced: n.replaced.Load(), Followed: n.destroyedSent.Load()}
+		TakenOver: n.takenOver.Load(), Replaced: n.replaced.Load(), Followed: n.destroyedSent.Load(),
+		Displaced: n.displaced.Load()}
 }
 
 // Run sends and receives until ctx is done, then closes the socket.

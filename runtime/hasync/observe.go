@@ -1,16 +1,19 @@
 package hasync
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ctlua/ctlua/engine"
 	"github.com/ctlua/ctlua/runtime/nfq"
+	"golang.org/x/sys/unix"
 )
 
 // Observe is the queues' nfq.Observer: it sends the peer the decision's
 // expectations and the connection's sequence adjustment when it changed.
 func (n *Node) Observe(c *engine.Conn, seqadj [2]nfq.SeqAdjust, d *engine.Decision) {
 	for i := range d.Expectations {
+		n.displace(&d.Expectations[i]) // before the verdict creates it
 		n.sendExpect(c, &d.Expectations[i])
 	}
 	if c.Orig.Proto != engine.ProtoTCP {
@@ -107,6 +110,7 @@ func (n *Node) sendExpect(master *engine.Conn, e *engine.Expectation) {
 		nat := *x.NAT
 		x.NAT = &nat
 	}
+	n.log.Debug("ha sync: sending an expectation", "master", master.Orig.String(), "expectation", x.String())
 	n.queue(Message{Kind: KindExpect, Master: unmapped(master.Orig), Zone: master.Zone, Expect: &x})
 }
 
@@ -129,7 +133,13 @@ type expecter struct {
 }
 
 func (x *expecter) Expect(master *engine.Conn, e *engine.Expectation) error {
-	if err := x.inner.Expect(master, e); err != nil {
+	err := x.inner.Expect(master, e)
+	if err != nil && (errors.Is(err, engine.ErrExpectClash) || errors.Is(err, unix.EEXIST)) && x.n.displace(e) > 0 {
+		// A copy held for the peer had the tuple: the helper's is the
+		// live one now.
+		err = x.inner.Expect(master, e)
+	}
+	if err != nil {
 		return err
 	}
 	x.n.sendExpect(master, e)
