@@ -221,13 +221,17 @@ bypass_check() {
 }
 
 # report TSV: per protocol and contender the median and range of packets/s,
-# median CPU per packet and RSS; then ctlua's ratios to the others.
+# median CPU per packet and RSS, and the share of the packets the sender
+# offered (verdicts + queue drops) that the contender answered: near 100%,
+# the contender kept up and the sender set the rate; then ctlua's ratios
+# to the others.
 report() {
   echo
   echo "=== results ($(uname -r), $(nproc) vCPUs, ${SECS}s runs, $ROUNDS round(s))"
   awk -F'\t' '
     NR == 1 { next }
-    { k = $2 SUBSEP $3; n[k]++; pps[k, n[k]] = $4; cpu[k, n[k]] = $5; rss[k, n[k]] = $6; keys[k] = 1 }
+    { k = $2 SUBSEP $3; n[k]++; pps[k, n[k]] = $4; cpu[k, n[k]] = $5; rss[k, n[k]] = $6; keys[k] = 1
+      ans[k] += $7; off[k] += $7 + $9 }
     function median(a, k, m,    i, j, t, v) {
       for (i = 1; i <= m; i++) v[i] = a[k, i] + 0
       for (i = 2; i <= m; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
@@ -236,10 +240,10 @@ report() {
     function lo(a, k, m,    i, x) { x = a[k, 1] + 0; for (i = 2; i <= m; i++) if (a[k, i] + 0 < x) x = a[k, i] + 0; return x }
     function hi(a, k, m,    i, x) { x = a[k, 1] + 0; for (i = 2; i <= m; i++) if (a[k, i] + 0 > x) x = a[k, i] + 0; return x }
     END {
-      printf "| protocol | contender | packets/s (median) | range | CPU per packet (us) | RSS (MB) |\n|---|---|---|---|---|---|\n"
+      printf "| protocol | contender | packets/s (median) | range | CPU per packet (us) | RSS (MB) | answered of offered |\n|---|---|---|---|---|---|---|\n"
       for (k in keys) {
         split(k, p, SUBSEP); m = n[k]; med[k] = median(pps, k, m)
-        printf "| %s | %s | %d | %d - %d | %.1f | %.1f |\n", p[1], p[2], med[k], lo(pps, k, m), hi(pps, k, m), median(cpu, k, m), median(rss, k, m) / 1024 | "sort"
+        printf "| %s | %s | %d | %d - %d | %.1f | %.1f | %d%% |\n", p[1], p[2], med[k], lo(pps, k, m), hi(pps, k, m), median(cpu, k, m), median(rss, k, m) / 1024, off[k] ? 100 * ans[k] / off[k] : 0 | "sort"
       }
       close("sort")
       for (k in keys) {
