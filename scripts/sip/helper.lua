@@ -30,9 +30,11 @@ local MEDIA = { { "audio ", "audio" }, { "video ", "video" }, { "image ", "image
 
 -- flush_media removes the call's media expectations (flush_expectations
 -- with media = true). st.media is false after a flush that found none
--- to spare the listing when nothing was expected since.
+-- to spare the listing when nothing was expected since; with pickup the
+-- listing is never spared: in an HA pair the other firewall may have
+-- carried the call's set-up, and this one's state does not know.
 local function flush_media(ctx)
-  if ctx.st.media == false then return end
+  if ctx.st.media == false and not options.get("pickup") then return end
   local n, err = expect.remove{ policy = MEDIA_POLICIES }
   if not n then log.warn("cannot remove the media expectations", { error = err }) end
   ctx.st.media = false
@@ -564,6 +566,6 @@ return {
     { name = "video", max_expected = 4, timeout = 180 },
     { name = "image", max_expected = 2, timeout = 180 },
   },
-  options = { sip_direct_media = true, sip_direct_signalling = true, sip_timeout = 3600 },
+  options = { sip_direct_media = true, sip_direct_signalling = true, sip_timeout = 3600, pickup = false },
   on_packet = on_packet,
 }

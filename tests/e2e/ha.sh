@@ -213,6 +213,8 @@ pickup = true
 [[helper]]
 script = "$W/sip.lua"
 queue = 4
+[helper.options]
+pickup = true
 CONF
     ip netns exec "$NS-fw$i" "$CTLUA" run --config "$W/ctlua$i.toml" >"$W/ctlua$i.log" 2>&1 &
     eval "CT$i=\$!"
