@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ctlua/ctlua/engine"
 	"github.com/ctlua/ctlua/engine/enginetest"
@@ -44,7 +45,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	var a replayArgs
 	fs.Var(&ports, "port", "helper port (repeatable; replaces the script's ports)")
 	fs.Var(&options, "option", "helper option key=value (repeatable)")
-	fs.StringVar(&a.config, "config", "", "replay every helper of a daemon configuration (their ports and options) instead of one script")
+	fs.StringVar(&a.config, "config", "", "replay every helper of a daemon configuration (their ports and options, the daemon's budget) instead of one script")
 	fs.BoolVar(&a.asJSON, "json", false, "print JSON lines instead of a table")
 	fs.BoolVar(&a.all, "all", false, "also print packets no helper sees, and expectations that go away")
 	fs.BoolVar(&a.hex, "hex", false, "print a hex and ASCII dump of every payload shown (and of its rewrite)")
@@ -204,6 +205,20 @@ func helpersOf(a *replayArgs, e *engine.Engine) ([]loadedHelper, error) {
 	return out, nil
 }
 
+// budget returns the callback budget of the configuration replayed, as
+// the daemon would run it, or 0 (the engine's default). A configuration
+// that does not load is reported when its helpers are read.
+func (a *replayArgs) budget() time.Duration {
+	if a.config == "" {
+		return 0
+	}
+	cfg, err := daemon.LoadConfig(a.config)
+	if err != nil {
+		return 0
+	}
+	return cfg.Daemon.Budget.Duration
+}
+
 func replayOnce(a *replayArgs, stdout, stderr io.Writer) int {
 	rp := replay.New(replay.Options{})
 	var prints []string
@@ -214,7 +229,8 @@ func replayOnce(a *replayArgs, stdout, stderr io.Writer) int {
 		}
 		prints = append(prints, msg)
 	})
-	e, err := engine.New(engine.Config{Workers: 1, Modules: append(modules(), printMod), Conntrack: rp.Conntrack(), Expecter: rp.Expecter()})
+	e, err := engine.New(engine.Config{Workers: 1, Budget: a.budget(), Modules: append(modules(), printMod),
+		Conntrack: rp.Conntrack(), Expecter: rp.Expecter()})
 	if err != nil {
 		fmt.Fprintln(stderr, "ctlua:", err)
 		return exitFailed

@@ -39,6 +39,11 @@ func TestReplayFeatures(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "ctlua.toml")
 	os.WriteFile(cfg, []byte("[[helper]]\nscript = \"builtin:ftp\"\nqueue = 0\nports = [2121]\n\n[[helper]]\nscript = \"builtin:tftp\"\nqueue = 1\n"), 0o644)
+	spin := filepath.Join(dir, "spin.lua")
+	os.WriteFile(spin, []byte("return { name = 'spin', l4 = 'tcp', ports = {21}, policies = {{name = 'p', max_expected = 1, timeout = 1}},\n"+
+		"  on_packet = function(pkt) if pkt:len() > 0 then while true do end end end }\n"), 0o644)
+	cfgBudget := filepath.Join(dir, "budget.toml")
+	os.WriteFile(cfgBudget, []byte("[daemon]\nbudget = \"7ms\"\n\n[[helper]]\nscript = \""+spin+"\"\nqueue = 0\n"), 0o644)
 	cfg21 := filepath.Join(dir, "ctlua21.toml")
 	os.WriteFile(cfg21, []byte("[[helper]]\nscript = \"builtin:tftp\"\nqueue = 1\n\n[[helper]]\nscript = \""+rw+"\"\nqueue = 0\n"), 0o644)
 	tests := []struct {
@@ -72,6 +77,8 @@ func TestReplayFeatures(t *testing.T) {
 		{"swapped arguments", []string{capture("ipv4-port.pcap"), ftp}, exitUsage, []string{"the helper comes first"}, nil},
 		{"config with its ports", []string{"--config", cfg, capture("ipv4-port.pcap")}, exitOK,
 			[]string{"0 seen by the helper", "hint: no connection of the capture went to the helper's ports [2121 69]"}, nil},
+		{"config's budget", []string{"--config", cfgBudget, capture("ipv4-port.pcap"), "--packets", "1-8"}, exitFailed,
+			[]string{"on_packet ran past its time budget (7ms)"}, nil},
 		{"config with several helpers", []string{"--config", cfg21, capture("ipv4-port.pcap")}, exitOK,
 			[]string{"mangled"}, nil},
 		{"help exits 0", []string{"--help"}, exitOK, []string{"usage: ctlua replay", "-expect-related"}, nil},
