@@ -217,9 +217,9 @@ func (e *Engine) Handle(name string, p *Packet, c *Conn) Decision {
 
 // Skip reports whether Handle would accept p at once, without running
 // the named helper: p has no payload and the helper declared
-// payload_only, or the helper's match does not name p's payload (and it
-// does not track lines, which needs every segment). It counts p as
-// skipped when so.
+// payload_only, or the helper's match does not name p's payload (and the
+// engine does not track p's lines, which needs every segment). It counts
+// p as skipped when so.
 func (e *Engine) Skip(name string, p *Packet) bool {
 	ent := (*e.helpers.Load())[name]
 	return ent != nil && ent.cur.Load().skip(p)

@@ -131,22 +131,20 @@ func tracksLines(h *Helper, p *Packet) bool {
 		(p.CTInfo == CTEstablished || p.CTInfo == CTEstablishedReply)
 }
 
-// admit decides whether h's on_packet runs for p, from the helper's match
-// and its line tracking: with both, the match applies to segments that
-// start a line or whose position is not known yet, and a segment inside a
-// line does not run. It returns the position of p's first byte in its
-// direction's lines and the connection's state holding the tracking (nil
-// when h does not track p's lines).
+// admit decides whether h's on_packet runs for p when the engine tracks
+// p's lines (Helper.skip applied the match to the others): the match
+// applies to segments that start a line or whose position is not known
+// yet, and a segment inside a line does not run. It returns the position
+// of p's first byte in its direction's lines and the connection's state
+// holding the tracking (nil when h does not track p's lines).
 func (w *worker) admit(sl *slot, h *Helper, p *Packet, c *Conn, now int64) (run bool, pos LinePos, cs *connState) {
-	run = h.Spec.Match.Empty() || h.Spec.Match.wants(p.Dir(), p.Payload())
 	if !tracksLines(h, p) {
-		return run, LineUnknown, nil
+		return true, LineUnknown, nil
 	}
+	m := &h.Spec.Match
 	cs = sl.states.line(c.Key(), h.Version, now)
 	pos = cs.lines.pos(p.Dir(), p.Seq)
-	if pos == LineInside && !h.Spec.Match.Empty() {
-		run = false // a match names what lines begin with
-	}
+	run = m.Empty() || (pos != LineInside && m.wants(p.Dir(), p.Payload()))
 	return run, pos, cs
 }
 

@@ -111,14 +111,14 @@ func (s *Spec) String() string {
 
 // skip reports whether p is accepted without running the helper, and
 // counts it: p has no payload and the helper declared payload_only, or
-// p's payload is not one the helper's match names.
+// p's payload is not one the helper's match names. The match of a
+// segment whose lines the engine tracks is worker.admit's: that segment's
+// end must be recorded even when the helper does not run.
 func (h *Helper) skip(p *Packet) bool {
 	empty := p.PayloadOff >= len(p.Data)
 	switch {
 	case empty && h.Spec.PayloadOnly:
-	case !h.Spec.Lines && !h.Spec.Match.Empty() && !h.Spec.Match.wants(p.Dir(), p.Payload()):
-		// A helper that tracks lines must see every segment's end
-		// (worker.admit); one that does not is filtered here.
+	case !h.Spec.Match.Empty() && !tracksLines(h, p) && !h.Spec.Match.wants(p.Dir(), p.Payload()):
 	default:
 		return false
 	}
