@@ -182,5 +182,8 @@ func claim(j *job) bool { return atomic.CompareAndSwapUint32(&j.answered, 0, 1) 
 
 // decision runs the helper on j.
 func (q *Queue) decision(j *job) engine.Decision {
+	if j.skip { // counted as skipped when the receive loop asked
+		return engine.Decision{Verdict: engine.Accept}
+	}
 	return q.e.Handle(q.cfg.Helper, &j.pkt, &j.conn)
 }

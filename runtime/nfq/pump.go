@@ -168,54 +168,56 @@ func (q *Queue) packet(body []byte, inline *[]byte) bool {
 		q.acceptNow(m.id)
 		return true
 	}
-	if q.skipEarly(&m) {
+	pkt, err := engine.ParsePacket(m.payload)
+	if err != nil {
+		q.undecodable(m.id, err)
+		return true
+	}
+	pkt.CTInfo = engine.CTInfo(m.info)
+	skip := q.e.Skip(q.cfg.Helper, &pkt)
+	if skip && q.lanesIdle() {
+		q.acceptEarly(&pkt, m.id)
 		return true
 	}
 	j := q.newJob(&m)
-	if err := q.decode(j, &m); err != nil {
-		q.unparsable.Add(1)
-		q.log.Warn("cannot decode the queued packet, accepting", "queue", q.cfg.Queue, "error", err)
-		q.acceptNow(m.id)
+	if err := q.decode(j, &m, &pkt); err != nil {
+		q.undecodable(m.id, err)
 		q.recycle(j)
 		return true
 	}
+	j.skip = skip
 	return q.enqueue(j, inline)
 }
 
-// skipEarly accepts at once a packet the helper's declaration leaves out
-// (Engine.Skip: no payload for payload_only, a payload its match does not
-// name), before its conntrack is decoded, when no packet is unanswered in
-// a lane: then none of its connection's can be overtaken. Otherwise the
-// packet takes the long way (enqueue), which checks its own lane only.
-func (q *Queue) skipEarly(m *queued) bool {
-	if q.pending.Load() != int64(q.rdone) {
-		return false
-	}
-	pkt, err := engine.ParsePacket(m.payload)
-	if err != nil {
-		return false
-	}
-	pkt.CTInfo = engine.CTInfo(m.info)
-	if !q.e.Skip(q.cfg.Helper, &pkt) {
-		return false
-	}
-	q.inline.Add(1)
-	q.rout = appendVerdict(q.rout, q.cfg.Queue, family(&pkt), m.id, engine.Accept)
-	q.routEarly = true
-	q.verdicts.Add(1)
-	return true
+// undecodable accepts packet id, which cannot be decoded.
+func (q *Queue) undecodable(id uint32, err error) {
+	q.unparsable.Add(1)
+	q.log.Warn("cannot decode the queued packet, accepting", "queue", q.cfg.Queue, "error", err)
+	q.acceptNow(id)
 }
 
-// decode copies the packet and its conntrack into j and decodes them.
-func (q *Queue) decode(j *job, m *queued) error {
+// lanesIdle reports whether no lane holds an unanswered packet: every
+// packet taken and not yet sent its verdict is answered in the receive
+// loop's own verdicts.
+func (q *Queue) lanesIdle() bool { return q.pending.Load() == int64(q.rdone) }
+
+// acceptEarly accepts a packet the helper's declaration leaves out
+// (Engine.Skip) before its conntrack is decoded, when the lanes are idle
+// (so none of its connection's can be overtaken).
+func (q *Queue) acceptEarly(pkt *engine.Packet, id uint32) {
+	q.inline.Add(1)
+	q.rout = appendVerdict(q.rout, q.cfg.Queue, family(pkt), id, engine.Accept)
+	q.routEarly = true
+	q.verdicts.Add(1)
+}
+
+// decode copies the packet, parsed as pkt, and its conntrack into j, and
+// decodes the conntrack.
+func (q *Queue) decode(j *job, m *queued, pkt *engine.Packet) error {
 	n := len(m.payload)
 	j.data = append(append(j.data[:0], m.payload...), m.ct...)
-	pkt, err := engine.ParsePacket(j.data[:n:n])
-	if err != nil {
-		return err
-	}
-	j.pkt = pkt
-	j.pkt.CTInfo = engine.CTInfo(m.info)
+	j.pkt = *pkt
+	j.pkt.Data = j.data[:n:n]
 	return decodeConnInto(&j.conn, &j.seqadj, j.data[n:], q.cfg.Helper)
 }
 
@@ -239,7 +241,7 @@ func (q *Queue) enqueue(j *job, inline *[]byte) bool {
 		q.awaitDrain(l)
 	}
 	if l.unanswered.Load() == 0 {
-		if q.e.Skip(q.cfg.Helper, &j.pkt) {
+		if j.skip {
 			q.inline.Add(1)
 			q.answerOwn(l, j, engine.Accept)
 			return true
@@ -250,7 +252,7 @@ func (q *Queue) enqueue(j *job, inline *[]byte) bool {
 	}
 	if l.inRout || q.routEarly {
 		// An earlier packet of this lane (or one answered before its
-		// lane was known: skipEarly) waits in the receive loop's
+		// lane was known: acceptEarly) waits in the receive loop's
 		// verdicts: it must leave before the lane answers this one.
 		q.flushOwn()
 	}
@@ -331,7 +333,7 @@ func (q *Queue) flushOwn() {
 	if len(q.rout) == 0 {
 		return
 	}
-	if q.pending.Load() == int64(q.rdone) {
+	if q.lanesIdle() {
 		q.rout = batchAccepts(q.rout)
 	}
 	q.write(q.rout)

@@ -113,7 +113,7 @@ type Queue struct {
 	rout  []byte
 	rdone int
 	// routEarly is set when rout holds a verdict given before the
-	// packet's lane was known (skipEarly): a packet handed to any lane
+	// packet's lane was known (acceptEarly): a packet handed to any lane
 	// waits for rout to be sent.
 	routEarly bool
 	// rest and restHead are what the receive loop has still to dispatch
@@ -150,6 +150,10 @@ type job struct {
 	data     []byte
 	// decision is the engine's for the packet (handle).
 	decision engine.Decision
+	// skip is set when the helper's declaration leaves the packet out
+	// (Engine.Skip, asked once by the receive loop): it is accepted
+	// without the engine.
+	skip bool
 }
 
 // Open opens the queue's netlink socket. Start binds it.

@@ -478,7 +478,11 @@ func FuzzParseQueued(f *testing.F) {
 		if !ok || m.payload == nil || m.ct == nil {
 			return
 		}
+		pkt, err := engine.ParsePacket(m.payload)
+		if err != nil {
+			return
+		}
 		j := &job{}
-		_ = q.decode(j, &m)
+		_ = q.decode(j, &m, &pkt)
 	})
 }
