@@ -43,7 +43,7 @@ func (n *Node) rememberSent(master *engine.Conn, e *engine.Expectation) {
 	}
 	k := expKeyOf(master.Orig, master.Zone, e.Tuple)
 	n.sentExp[k] = now.Add(sentTTL)
-	if n.nHeldN > 0 {
+	if n.nHeld.Load() > 0 {
 		// No copy that clashes with the helper's expectation is in the
 		// kernel any more: the helper's replaced it (same master, the
 		// kernel's rule), or displace removed it, or it went before

@@ -30,11 +30,10 @@ func (n *Node) hold(m *Message) {
 	now := time.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.nHeldN >= maxSent {
+	if n.nHeld.Load() >= maxSent {
 		n.pruneHeld(now)
-		if n.nHeldN >= maxSent {
+		if n.nHeld.Load() >= maxSent {
 			clear(n.held) // at worst a leftover copy is not displaced
-			n.nHeldN = 0
 			n.nHeld.Store(0)
 		}
 	}
@@ -70,13 +69,12 @@ func (n *Node) release(master engine.Tuple, zone uint16, e *engine.Expectation) 
 
 // setHeld stores the copies of one destination; n.mu is held.
 func (n *Node) setHeld(d engine.Tuple, cs []heldCopy) {
-	n.nHeldN += len(cs) - len(n.held[d])
+	n.nHeld.Add(int32(len(cs) - len(n.held[d])))
 	if len(cs) == 0 {
 		delete(n.held, d)
 	} else {
 		n.held[d] = cs
 	}
-	n.nHeld.Store(int32(n.nHeldN))
 }
 
 // pruneHeld forgets the copies whose time is up; n.mu is held.

@@ -77,11 +77,10 @@ type Node struct {
 	// here (Destroyed) or their time is up.
 	sentExp map[expKey]time.Time
 	// held indexes the copies this node created for the peer by their
-	// destination (dstOf); nHeldN counts them, nHeld too for the packet
-	// path's check without the lock.
-	held   map[engine.Tuple][]heldCopy
-	nHeldN int
-	nHeld  atomic.Int32
+	// destination (dstOf); nHeld counts them (written under mu, read
+	// without it by the packet path's check).
+	held  map[engine.Tuple][]heldCopy
+	nHeld atomic.Int32
 
 	sentN, dropped, sendErrs              atomic.Uint64
 	received, bad, applied, retried       atomic.Uint64
