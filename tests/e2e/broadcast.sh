@@ -55,24 +55,37 @@ table inet filter {
 }
 NFT
 
-mkdir -p "$W/smb"/{lock,state,cache,private,pid} /run/samba  # nmbd's packet server socket lives in /run/samba/nmbd
-cat >"$W/smb/smb.conf" <<CONF
+# smbconf HOST ADDR: a configuration of its own for each side. The two
+# namespaces share one file system, and nmblookup also reads answers that
+# an nmbd forwards over its packet socket (the "nmbd:socket dir"): with a
+# shared directory the client could hear the server's nmbd without any
+# packet passing the firewall.
+smbconf() {
+  local d=$W/smb-$1
+  mkdir -p "$d"/{lock,state,cache,private,pid,sock}
+  cat >"$d/smb.conf" <<CONF
 [global]
-	netbios name = E2ESRV
+	netbios name = E2E$1
 	workgroup = CTLUA
-	interfaces = 192.0.2.2/24
+	interfaces = $2/24
 	bind interfaces only = yes
-	lock directory = $W/smb/lock
-	state directory = $W/smb/state
-	cache directory = $W/smb/cache
-	private dir = $W/smb/private
-	pid directory = $W/smb/pid
-	log file = $W/smb/log
+	lock directory = $d/lock
+	state directory = $d/state
+	cache directory = $d/cache
+	private dir = $d/private
+	pid directory = $d/pid
+	nmbd:socket dir = $d/sock
+	log file = $d/log
 CONF
-inns "$SRV" nmbd -F --no-process-group -d 1 -s "$W/smb/smb.conf" >"$W/nmbd.log" 2>&1 &
+}
+smbconf SRV 192.0.2.2; smbconf CLI 192.0.2.1
+inns "$SRV" nmbd -F --no-process-group -d 1 -s "$W/smb-SRV/smb.conf" >"$W/nmbd.log" 2>&1 &
 inns "$SRV" $PY "$ORACLE/snmpbcast.py" agent 192.0.2.2 >"$W/agent.log" 2>&1 &
 
-lookup() { timeout -s KILL 20 ip netns exec "$CLI" nmblookup -s "$W/smb/smb.conf" -B 192.0.2.255 E2ESRV 2>&1 | grep -q "192.0.2.2 E2ESRV"; }
+lookup() {
+  timeout -s KILL 20 ip netns exec "$CLI" nmblookup -s "$W/smb-CLI/smb.conf" -B 192.0.2.255 E2ESRV >"$W/lookup.log" 2>&1
+  grep -q "192.0.2.2 E2ESRV" "$W/lookup.log"
+}
 snmp() { timeout -s KILL 20 ip netns exec "$CLI" $PY "$ORACLE/snmpbcast.py" get 192.0.2.255 1 2>&1 | grep -q "answer from 192.0.2.2"; }
 
 # diag: what the kernel and ctlua saw of a query (one more, under watch).
@@ -84,8 +97,8 @@ diag() {
   echo "--- queues"; inns "$CLI" cat /proc/net/netfilter/nfnetlink_queue
   echo "--- addresses"; inns "$CLI" ip -4 addr show v0
   echo "--- ctlua"; tail -20 "$W/ctlua.log"
-  echo "--- nmbd asked by unicast from srv itself"; inns "$SRV" timeout 10 nmblookup -s "$W/smb/smb.conf" -U 192.0.2.2 E2ESRV 2>&1 | tail -2
-  echo "--- nmbd"; tail -15 "$W/nmbd.log"; tail -15 "$W/smb/log"* 2>/dev/null
+  echo "--- nmbd asked by unicast from srv itself"; inns "$SRV" timeout 10 nmblookup -s "$W/smb-SRV/smb.conf" -U 192.0.2.2 E2ESRV 2>&1 | tail -2
+  echo "--- nmbd"; tail -15 "$W/nmbd.log"; tail -15 "$W/smb-SRV/log"* 2>/dev/null
 }
 
 # nmbd answers once its name is registered (several seconds, more under TCG).
@@ -96,9 +109,20 @@ for _ in $(seq 15); do lookup && { ready=1; break; }; sleep 1; done
 snmp && ok "snmp: the agent's answer to a broadcast GetRequest passes the dropping input filter" \
   || { bad "snmp: no answer to the broadcast request"; inns "$CLI" conntrack -L expect; }
 
+# leaked WHAT: a control got an answer; show how it came in.
+leaked() {
+  bad "$1"
+  echo "--- the client's output"; cat "$W/lookup.log"
+  echo "--- conntrack"; inns "$CLI" conntrack -L 2>&1; inns "$CLI" conntrack -L expect 2>&1
+  echo "--- ctlua"; tail -20 "$W/ctlua.log"
+}
+
 # --- controls ---------------------------------------------------------------------
+# A control starts from no expectation: the helper's (3 s) must not answer
+# for a query sent after the rules went.
 inns "$CLI" nft delete table inet ctlua
-lookup && bad "netbios-ns: an answer came in without the helper" || ok "netbios-ns: without the helper the answer is dropped"
+for _ in $(seq 20); do [[ -z $(inns "$CLI" conntrack -L expect 2>/dev/null) ]] && break; sleep 0.5; done
+lookup && leaked "netbios-ns: an answer came in without the helper" || ok "netbios-ns: without the helper the answer is dropped"
 snmp && bad "snmp: an answer came in without the helper" || ok "snmp: without the helper the answer is dropped"
 inns "$CLI" nft -f "$W/ctlua-rules.nft" || bad "cannot re-add the ctlua rules"
 lookup && ok "netbios-ns: helper re-attached, the answer passes again" || bad "netbios-ns: re-attached, still no answer"
