@@ -160,7 +160,11 @@ measure() {
   sleep 0.3
   read -r _ q0d q0u q0i <<<"$(qstats)"
   t0=$(cputicks "$PID")
-  inns "$CLI" "$BIN/traffic" "$l4-send" "198.51.100.2:$port" "$SIZE" "$SECS" >"$W/send.out" 2>&1
+  if [[ $l4 == udp ]]; then
+    inns "$CLI" "$BIN/traffic" udp-send "198.51.100.2:$port" "$SIZE" "$SENDERS" "$SECS" >"$W/send.out" 2>&1
+  else
+    inns "$CLI" "$BIN/traffic" tcp-send "198.51.100.2:$port" "$SIZE" "$SECS" >"$W/send.out" 2>&1
+  fi
   read -r q1t q1d q1u q1i <<<"$(qstats)"
   t1=$(cputicks "$PID")
   rss=$(rss_kb "$PID")

@@ -27,6 +27,7 @@
 # Settings: CTLUA_BENCH_ROUNDS, CTLUA_BENCH_SECONDS, CTLUA_BENCH_PROTOS
 # ("tftp ftp"), CTLUA_BENCH_CONTENDERS ("c conntrackd ctlua"; ctlua1 is
 # ctlua with one engine worker, ctluap1 also with GOMAXPROCS=1), CTLUA_BENCH_SIZE (payload bytes, 100),
+# CTLUA_BENCH_SENDERS (threads sending the one UDP flow, 1),
 # CTLUA_BENCH_OUT (a host directory for results.tsv), CTLUA_BENCH_PROFILE=1
 # (with CTLUA_BENCH_OUT: a CPU profile of every ctlua run there, from
 # CTLUA_CPUPROFILE), CTLUA_BENCH_BASELINE (a ctlua binary, e.g. built from
@@ -73,7 +74,7 @@ if [[ ${CTLUA_VM_GUEST:-} != 1 ]]; then
 fi
 
 # =========================== in the guest (root) ===================================
-ROUNDS=${CTLUA_BENCH_ROUNDS:-5} SECS=${CTLUA_BENCH_SECONDS:-10} SIZE=${CTLUA_BENCH_SIZE:-100}
+ROUNDS=${CTLUA_BENCH_ROUNDS:-5} SECS=${CTLUA_BENCH_SECONDS:-10} SIZE=${CTLUA_BENCH_SIZE:-100} SENDERS=${CTLUA_BENCH_SENDERS:-1}
 PROTOS=${CTLUA_BENCH_PROTOS:-tftp ftp} CONTENDERS=${CTLUA_BENCH_CONTENDERS:-c conntrackd ctlua}
 BIN=${CTLUA_BENCH_BIN:?} CLI=bcli$$ FW=bfw$$ SRV=bsrv$$
 NSES="$CLI $FW $SRV" W=$(mktemp -d /tmp/ctlua-bench.XXXXXX)

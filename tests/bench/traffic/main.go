@@ -3,7 +3,8 @@
 // connection carrying FTP control lines that are not commands, one line per
 // segment.
 //
-//	traffic udp-send ADDR SIZE SECONDS   send as fast as it can, one flow
+//	traffic udp-send ADDR SIZE THREADS SECONDS
+//	                                     send as fast as it can, one flow
 //	traffic udp-recv ADDR SECONDS        count what arrives
 //	traffic tcp-send ADDR SIZE SECONDS   one connection, one line a segment
 //	traffic tcp-recv ADDR SIZE SECONDS   accept one connection, count lines
@@ -24,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +38,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) < 3 {
-		return errors.New("usage: traffic udp-send|tcp-send|tcp-recv ADDR SIZE SECONDS | udp-recv ADDR SECONDS")
+		return errors.New("usage: traffic udp-send ADDR SIZE THREADS SECONDS | tcp-send|tcp-recv ADDR SIZE SECONDS | udp-recv ADDR SECONDS")
 	}
 	last, err := strconv.ParseFloat(args[len(args)-1], 64)
 	if err != nil || last <= 0 {
@@ -46,15 +48,22 @@ func run(args []string) error {
 	switch {
 	case args[0] == "udp-recv" && len(args) == 3:
 		return udpRecv(args[1], d)
-	case (args[0] == "udp-send" || args[0] == "tcp-send" || args[0] == "tcp-recv") && len(args) == 4:
+	case args[0] == "udp-send" && len(args) == 5:
 		size, err := strconv.Atoi(args[2])
 		if err != nil || size < 8 || size > 1400 {
 			return fmt.Errorf("SIZE must be 8..1400 bytes, not %q", args[2])
 		}
-		switch args[0] {
-		case "udp-send":
-			return udpSend(args[1], size, d)
-		case "tcp-send":
+		threads, err := strconv.Atoi(args[3])
+		if err != nil || threads < 1 || threads > 16 {
+			return fmt.Errorf("THREADS must be 1..16, not %q", args[3])
+		}
+		return udpSend(args[1], size, threads, d)
+	case (args[0] == "tcp-send" || args[0] == "tcp-recv") && len(args) == 4:
+		size, err := strconv.Atoi(args[2])
+		if err != nil || size < 8 || size > 1400 {
+			return fmt.Errorf("SIZE must be 8..1400 bytes, not %q", args[2])
+		}
+		if args[0] == "tcp-send" {
 			return tcpSend(args[1], size, d)
 		}
 		return tcpRecv(args[1], size, d)
@@ -78,24 +87,62 @@ func ftpLine(size int) []byte {
 	return p
 }
 
-func udpSend(addr string, size int, d time.Duration) error {
+// batch is how many datagrams one sendmmsg or recvmmsg carries: the
+// sender and the receiver share the VM's CPUs with the contender, and a
+// system call per packet would make them, not the contender, set the rate.
+const batch = 32
+
+// udpSend sends from threads goroutines, each with its own descriptor of
+// one connected socket: one flow, and a sender that can use more than one
+// CPU, so that the contender, not the sender, sets the rate.
+func udpSend(addr string, size, threads int, d time.Duration) error {
 	c, err := net.Dial("udp", addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	f, err := c.(*net.UDPConn).File()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	p := tftpData(size)
-	n := 0
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		for i := 0; i < 64; i++ {
-			// ENOBUFS and ECONNREFUSED are the flood's, not errors.
-			if _, err := c.Write(p); err == nil {
-				n++
+	end := time.Now().Add(d)
+	sent := make(chan int)
+	for t := 0; t < threads; t++ {
+		conn := c
+		if t > 0 {
+			if conn, err = net.FileConn(f); err != nil {
+				return err
 			}
+			defer conn.Close()
 		}
+		go func() { sent <- udpFlood(ipv4.NewPacketConn(conn.(*net.UDPConn)), p, end) }()
+	}
+	n := 0
+	for t := 0; t < threads; t++ {
+		n += <-sent
 	}
 	fmt.Println("sent", n)
 	return nil
+}
+
+// udpFlood sends p in batches until end and returns how many it sent.
+func udpFlood(pc *ipv4.PacketConn, p []byte, end time.Time) int {
+	msgs := make([]ipv4.Message, batch)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{p}
+	}
+	n := 0
+	for time.Now().Before(end) {
+		for i := 0; i < 4; i++ {
+			// ENOBUFS and ECONNREFUSED are the flood's, not errors: the
+			// message that met one is not counted, the next call goes on.
+			k, _ := pc.WriteBatch(msgs, 0)
+			n += k
+		}
+	}
+	return n
 }
 
 func udpRecv(addr string, d time.Duration) error {
@@ -104,9 +151,13 @@ func udpRecv(addr string, d time.Duration) error {
 		return err
 	}
 	defer c.Close()
+	pc := ipv4.NewPacketConn(c)
+	msgs := make([]ipv4.Message, batch)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, 2048)}
+	}
 	// It ends at d, or a second after the last packet.
 	end := time.Now().Add(d)
-	buf := make([]byte, 2048)
 	n := 0
 	for {
 		next := end
@@ -116,13 +167,14 @@ func udpRecv(addr string, d time.Duration) error {
 		if err := c.SetReadDeadline(next); err != nil {
 			return err
 		}
-		if _, _, err := c.ReadFrom(buf); err != nil {
+		k, err := pc.ReadBatch(msgs, 0)
+		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				break
 			}
 			return err
 		}
-		n++
+		n += k
 	}
 	fmt.Println("received", n)
 	return nil
