@@ -162,9 +162,10 @@ func builtinNames() []string {
 }
 
 // helpersOf returns the helpers a replay loads: the script with the
-// command line's ports and options, or every helper of the config.
-func helpersOf(a *replayArgs, e *engine.Engine) ([]loadedHelper, error) {
-	if a.config == "" {
+// command line's ports and options, or every helper of cfg, the
+// configuration a.config names (nil without one).
+func helpersOf(a *replayArgs, cfg *daemon.Config, e *engine.Engine) ([]loadedHelper, error) {
+	if cfg == nil {
 		file, src, err := readScript(a.script)
 		if err != nil {
 			return nil, err
@@ -178,10 +179,6 @@ func helpersOf(a *replayArgs, e *engine.Engine) ([]loadedHelper, error) {
 			return nil, argError{err}
 		}
 		return []loadedHelper{{file: file, src: src, ov: ov, bind: replay.Binding{Helper: probe.Spec.Name, Ports: a.ports}}}, nil
-	}
-	cfg, err := daemon.LoadConfig(a.config)
-	if err != nil {
-		return nil, err
 	}
 	cfgText, err := os.ReadFile(a.config)
 	if err != nil {
@@ -205,18 +202,13 @@ func helpersOf(a *replayArgs, e *engine.Engine) ([]loadedHelper, error) {
 	return out, nil
 }
 
-// budget returns the callback budget of the configuration replayed, as
-// the daemon would run it, or 0 (the engine's default). A configuration
-// that does not load is reported when its helpers are read.
-func (a *replayArgs) budget() time.Duration {
+// loadConfig reads the daemon configuration replayed, or returns nil when
+// the replay is of one script.
+func (a *replayArgs) loadConfig() (*daemon.Config, error) {
 	if a.config == "" {
-		return 0
+		return nil, nil
 	}
-	cfg, err := daemon.LoadConfig(a.config)
-	if err != nil {
-		return 0
-	}
-	return cfg.Daemon.Budget.Duration
+	return daemon.LoadConfig(a.config)
 }
 
 func replayOnce(a *replayArgs, stdout, stderr io.Writer) int {
@@ -229,14 +221,23 @@ func replayOnce(a *replayArgs, stdout, stderr io.Writer) int {
 		}
 		prints = append(prints, msg)
 	})
-	e, err := engine.New(engine.Config{Workers: 1, Budget: a.budget(), Modules: append(modules(), printMod),
+	cfg, err := a.loadConfig()
+	if err != nil {
+		fmt.Fprintln(stderr, "ctlua replay:", err)
+		return replayErrStatus(err)
+	}
+	var budget time.Duration // the engine's default, without a configuration
+	if cfg != nil {
+		budget = cfg.Daemon.Budget.Duration // as the daemon runs the helpers
+	}
+	e, err := engine.New(engine.Config{Workers: 1, Budget: budget, Modules: append(modules(), printMod),
 		Conntrack: rp.Conntrack(), Expecter: rp.Expecter()})
 	if err != nil {
 		fmt.Fprintln(stderr, "ctlua:", err)
 		return exitFailed
 	}
 	defer e.Close()
-	hs, err := helpersOf(a, e)
+	hs, err := helpersOf(a, cfg, e)
 	if err != nil {
 		fmt.Fprintln(stderr, "ctlua replay:", err)
 		return replayErrStatus(err)
