@@ -16,9 +16,7 @@ type expKey struct {
 }
 
 func expKeyOf(master engine.Tuple, zone uint16, t engine.Tuple) expKey {
-	t = unmapped(t)
-	return expKey{master: key{orig: unmapped(master), zone: zone},
-		dst: engine.Tuple{Dst: t.Dst, DstPort: t.DstPort, Proto: t.Proto}}
+	return expKey{master: key{orig: unmapped(master), zone: zone}, dst: dstOf(t)}
 }
 
 // sentTTL bounds how long the node remembers an expectation it sent: no
@@ -49,13 +47,7 @@ func (n *Node) rememberSent(master *engine.Conn, e *engine.Expectation) {
 		// kernel's rule), or displace removed it, or it went before
 		// (the kernel would have refused the helper's). Listed still, it
 		// would make displace remove the helper's own by its tuple.
-		var cs []heldCopy
-		for _, c := range n.held[k.dst] {
-			if !c.e.Clashes(e) {
-				cs = append(cs, c)
-			}
-		}
-		n.setHeld(k.dst, cs)
+		n.dropHeld(k.dst, func(c *heldCopy) bool { return c.e.Clashes(e) })
 	}
 }
 

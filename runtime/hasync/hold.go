@@ -17,8 +17,9 @@ type heldCopy struct {
 	until  time.Time
 }
 
-// dstOf is the index of the held copies: the side of an expectation's
-// tuple that is never masked.
+// dstOf is the side of an expectation's tuple that is never masked
+// (destination address and port, protocol): half of an expKey, and the
+// index of the held copies.
 func dstOf(t engine.Tuple) engine.Tuple {
 	t = unmapped(t)
 	return engine.Tuple{Dst: t.Dst, DstPort: t.DstPort, Proto: t.Proto}
@@ -37,16 +38,10 @@ func (n *Node) hold(m *Message) {
 			n.nHeld.Store(0)
 		}
 	}
-	d := k.dst
-	cs := n.held[d][:0:0]
-	for _, c := range n.held[d] {
-		if c.master != k.master || !c.e.Clashes(m.Expect) {
-			cs = append(cs, c)
-		}
-	}
+	n.dropHeld(k.dst, func(c *heldCopy) bool { return c.master == k.master && c.e.Clashes(m.Expect) })
 	e := *m.Expect
 	e.NAT = nil // only the tuple, mask and class are needed to find and remove it
-	n.setHeld(d, append(cs, heldCopy{master: k.master, e: e, until: now.Add(sentTTL)}))
+	n.setHeld(k.dst, append(n.held[k.dst], heldCopy{master: k.master, e: e, until: now.Add(sentTTL)}))
 }
 
 // release forgets the copy of master's expectation e (the peer removed
@@ -58,13 +53,7 @@ func (n *Node) release(master engine.Tuple, zone uint16, e *engine.Expectation) 
 	k := expKeyOf(master, zone, e.Tuple)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var cs []heldCopy
-	for _, c := range n.held[k.dst] {
-		if c.master != k.master || !c.e.Matches(e.Tuple) {
-			cs = append(cs, c)
-		}
-	}
-	n.setHeld(k.dst, cs)
+	n.dropHeld(k.dst, func(c *heldCopy) bool { return c.master == k.master && c.e.Matches(e.Tuple) })
 }
 
 // setHeld stores the copies of one destination; n.mu is held.
@@ -77,16 +66,27 @@ func (n *Node) setHeld(d engine.Tuple, cs []heldCopy) {
 	}
 }
 
+// dropHeld removes the copies of destination d that gone reports, and
+// returns them; n.mu is held.
+func (n *Node) dropHeld(d engine.Tuple, gone func(*heldCopy) bool) []heldCopy {
+	var keep, out []heldCopy
+	for _, c := range n.held[d] {
+		if gone(&c) {
+			out = append(out, c)
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	if len(out) > 0 {
+		n.setHeld(d, keep)
+	}
+	return out
+}
+
 // pruneHeld forgets the copies whose time is up; n.mu is held.
 func (n *Node) pruneHeld(now time.Time) {
-	for d, cs := range n.held {
-		var live []heldCopy
-		for _, c := range cs {
-			if now.Before(c.until) {
-				live = append(live, c)
-			}
-		}
-		n.setHeld(d, live)
+	for d := range n.held {
+		n.dropHeld(d, func(c *heldCopy) bool { return !now.Before(c.until) })
 	}
 }
 
@@ -104,17 +104,7 @@ func (n *Node) displace(e *engine.Expectation) int {
 	}
 	d := dstOf(e.Tuple)
 	n.mu.Lock()
-	var gone, keep []heldCopy
-	for _, c := range n.held[d] {
-		if c.e.Clashes(e) {
-			gone = append(gone, c)
-		} else {
-			keep = append(keep, c)
-		}
-	}
-	if len(gone) > 0 {
-		n.setHeld(d, keep)
-	}
+	gone := n.dropHeld(d, func(c *heldCopy) bool { return c.e.Clashes(e) })
 	n.mu.Unlock()
 	removed := 0
 	for i := range gone {
