@@ -275,7 +275,10 @@ has_master() { inns "$1" conntrack -L -f $CTFAM -p tcp --dport 21 2>/dev/null | 
 # has_expect FW L4 SPORT: an expectation of the master from the client's
 # port SPORT (leftovers of earlier connections do not count).
 has_expect() { inns "$1" conntrack -L expect -f $CTFAM 2>/dev/null | grep -qE "^[0-9]+ proto=$2 .*master-src=[^ ]+ master-dst=[^ ]+ sport=$3 "; }
-logged() { [[ $(grep -c "$2" "$W/ctlua$1.log") -gt ${3:-0} ]]; }  # N PATTERN [MORE-THAN]
+nlogged() { grep -c "$2" "$W/ctlua$1.log"; }  # N PATTERN: how many lines of ctlua N's log match
+logged() { [[ $(nlogged "$1" "$2") -gt ${3:-0} ]]; }  # N PATTERN [MORE-THAN]
+# SIPEXP: ctlua's log line for a SIP expectation applied from the peer.
+SIPEXP="applied the peer's expect\" master=\"udp"
 
 # debug MODE: the state of both firewalls, once per mode.
 debug() {
@@ -317,8 +320,8 @@ run_mode() { # MODE FROM TO (firewall numbers)
   done
   local seq0=0 exp0=0
   local took0=0
-  [[ $IMPL == ctlua* ]] && { seq0=$(grep -c "stored the peer's seqadj" "$W/ctlua$to.log"); exp0=$(grep -c "applied the peer's expect" "$W/ctlua$to.log")
-    took0=$(grep -c "took over the peer's sequence adjustment" "$W/ctlua$to.log"); }
+  [[ $IMPL == ctlua* ]] && { seq0=$(nlogged "$to" "stored the peer's seqadj"); exp0=$(nlogged "$to" "applied the peer's expect")
+    took0=$(nlogged "$to" "took over the peer's sequence adjustment"); }
   echo "--- $mode: control connection through fw$from at ${SECONDS}s"
   inns "$CLI" "$PY" "$HA/ftp_client.py" "$out" "$host" "$mode" >"$out/client.log" 2>&1 &
   local cpid=$!
@@ -353,7 +356,7 @@ run_mode() { # MODE FROM TO (firewall numbers)
       [[ $res == ok ]] && ok "$mode: $name (fw$([[ $name == before || $name == announce || $name == idle-login ]] && echo "$from" || echo "$to"))" || { bad "$mode: $name: $res"; debug "$mode"; }
     fi
   done
-  [[ $IMPL == ctlua* ]] && row+=" | sync: $synced; on fw$to: $(( $(grep -c "applied the peer's expect" "$W/ctlua$to.log") - exp0 )) expectations created, $(( $(grep -c "stored the peer's seqadj" "$W/ctlua$to.log") - seq0 )) adjustments received, $(( $(grep -c "took over the peer's sequence adjustment" "$W/ctlua$to.log") - took0 )) taken over"
+  [[ $IMPL == ctlua* ]] && row+=" | sync: $synced; on fw$to: $(( $(nlogged "$to" "applied the peer's expect") - exp0 )) expectations created, $(( $(nlogged "$to" "stored the peer's seqadj") - seq0 )) adjustments received, $(( $(nlogged "$to" "took over the peer's sequence adjustment") - took0 )) taken over"
   [[ $IMPL == conntrackd || $IMPL == kernel ]] && row+=" | sync: $synced"
   row+="; fw$to dropped $(( $(inns "$TO" nft list chain inet filter forward | grep -o 'counter packets [0-9]*' | awk '{print $3}') - d0 )) packets after the failover"
   ROWS+=("$row")
@@ -366,7 +369,7 @@ run_sip() {
   mkdir -p "$out"; [[ $mode == dnat ]] && peer=192.0.2.254
   echo "--- $label: call through fw$from at ${SECONDS}s"
   local exp0=0
-  [[ $IMPL == ctlua* ]] && exp0=$(grep -c "applied the peer's expect\" master=\"udp" "$W/ctlua$to.log")
+  [[ $IMPL == ctlua* ]] && exp0=$(nlogged "$to" "$SIPEXP")
   inns "$SRV" "$PY" "$HA/sip_call.py" server "$out" 198.51.100.2 192.0.2.1 >"$out/server.log" 2>&1 &
   local spid=$!
   wait_for 60 sh -c "ip netns exec $SRV ss -lun | grep -q ':5060 '" || { bad "$label: the SIP server did not start"; return; }
@@ -379,7 +382,7 @@ run_sip() {
   local cpid=$!
   wait_for 60 test -e "$out/sip-ready" || { bad "$label: the call did not get to the failover"; cat "$out/client.log" "$out/server.log"; kill $cpid $spid 2>/dev/null; return; }
   if [[ $IMPL == ctlua ]]; then  # this call's four (RTP and RTCP each way), not an earlier call's
-    wait_for 20 logged "$to" "applied the peer's expect\" master=\"udp" $((exp0 + 3)) || echo "    (not all four expectations of the call on fw$to before the failover)"
+    wait_for 20 logged "$to" "$SIPEXP" $((exp0 + 3)) || echo "    (not all four expectations of the call on fw$to before the failover)"
   else
     wait_for 20 has_expect "$NS-fw$to" 17 "$sport" || echo "    (no expectation of the call on fw$to before the failover)"
   fi
@@ -397,7 +400,7 @@ run_sip() {
     [[ -z $ASSERT ]] && continue
     [[ $res == ok ]] && ok "$label: $name (fw$([[ $name == before-media ]] && echo "$from" || echo "$to"))" || { bad "$label: $name: $res"; debug "$mode-sip$call"; }
   done
-  [[ $IMPL == ctlua* ]] && row+=" | on fw$to: $(( $(grep -c "applied the peer's expect\" master=\"udp" "$W/ctlua$to.log") - exp0 )) expectations created"
+  [[ $IMPL == ctlua* ]] && row+=" | on fw$to: $(( $(nlogged "$to" "$SIPEXP") - exp0 )) expectations created"
   ROWS+=("$row")
 }
 
@@ -413,20 +416,20 @@ done
 echo "--- forward drops: fw1 $(inns "$FW1" nft list chain inet filter forward | grep -o 'counter packets [0-9]*'), fw2 $(inns "$FW2" nft list chain inet filter forward | grep -o 'counter packets [0-9]*')"
 if [[ $IMPL == ctlua* ]]; then
   for i in 1 2; do
-    k=$(grep -c "script failed" "$W/ctlua$i.log"); (( k == 0 )) && ok "fw$i: no script failures" || bad "fw$i: $k script failures"
+    k=$(nlogged "$i" "script failed"); (( k == 0 )) && ok "fw$i: no script failures" || bad "fw$i: $k script failures"
     # a helper that cannot remove expectations logs it (the sync's wrapper
     # once hid the remover)
-    k=$(grep -c "cannot remove the media expectations" "$W/ctlua$i.log")
+    k=$(nlogged "$i" "cannot remove the media expectations")
     (( k == 0 )) && ok "fw$i: every removal a helper asked for worked" \
       || { bad "fw$i: $k removals a helper asked for failed"; grep "cannot remove" "$W/ctlua$i.log" | head -3; }
     # A copy of an expectation that was never used stays on the node that
     # did not see the call end; the node's own helper's expectation for the
     # same tuple, when it carries the traffic again, displaces it
     # (hasync's displace): none may fail.
-    k=$(grep -c "cannot create expectation" "$W/ctlua$i.log")
+    k=$(nlogged "$i" "cannot create expectation")
     (( k == 0 )) && ok "fw$i: every expectation a helper made was created" \
       || { bad "fw$i: $k expectations could not be created:"; grep "cannot create expectation" "$W/ctlua$i.log" | head -2 | cut -c1-300 | sed 's/^/    /'; }
-    k=$(grep -c "removed the peer's leftover expectation" "$W/ctlua$i.log")
+    k=$(nlogged "$i" "removed the peer's leftover expectation")
     (( k == 0 )) || echo "    fw$i: $k leftover copies displaced by the helper's own expectations"
     grep -E "ha sync: (cannot|bad|the peer's connection never)" "$W/ctlua$i.log" | head -5 | sed "s/^/    fw$i: /"
   done
