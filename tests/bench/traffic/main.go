@@ -45,30 +45,27 @@ func run(args []string) error {
 		return fmt.Errorf("SECONDS must be a positive number, not %q", args[len(args)-1])
 	}
 	d := time.Duration(last * float64(time.Second))
-	switch {
-	case args[0] == "udp-recv" && len(args) == 3:
+	if argc := map[string]int{"udp-recv": 3, "udp-send": 5, "tcp-send": 4, "tcp-recv": 4}[args[0]]; argc != len(args) {
+		return fmt.Errorf("unknown command or wrong arguments: %q", args)
+	}
+	if args[0] == "udp-recv" {
 		return udpRecv(args[1], d)
-	case args[0] == "udp-send" && len(args) == 5:
-		size, err := strconv.Atoi(args[2])
-		if err != nil || size < 8 || size > 1400 {
-			return fmt.Errorf("SIZE must be 8..1400 bytes, not %q", args[2])
-		}
+	}
+	size, err := strconv.Atoi(args[2])
+	if err != nil || size < 8 || size > 1400 {
+		return fmt.Errorf("SIZE must be 8..1400 bytes, not %q", args[2])
+	}
+	switch args[0] {
+	case "udp-send":
 		threads, err := strconv.Atoi(args[3])
 		if err != nil || threads < 1 || threads > 16 {
 			return fmt.Errorf("THREADS must be 1..16, not %q", args[3])
 		}
 		return udpSend(args[1], size, threads, d)
-	case (args[0] == "tcp-send" || args[0] == "tcp-recv") && len(args) == 4:
-		size, err := strconv.Atoi(args[2])
-		if err != nil || size < 8 || size > 1400 {
-			return fmt.Errorf("SIZE must be 8..1400 bytes, not %q", args[2])
-		}
-		if args[0] == "tcp-send" {
-			return tcpSend(args[1], size, d)
-		}
-		return tcpRecv(args[1], size, d)
+	case "tcp-send":
+		return tcpSend(args[1], size, d)
 	}
-	return fmt.Errorf("unknown command or wrong arguments: %q", args)
+	return tcpRecv(args[1], size, d)
 }
 
 // tftpData is a TFTP DATA packet (opcode 3, block 1) of size bytes.
